@@ -1,0 +1,65 @@
+"""The `dexgrasp` command: one entry point, verbs contributed by each area.
+
+Each area module listed in AREAS defines ``register(top, groups)``:
+``top`` is the argparse sub-parser collection for top-level verbs (``collect``, ``run``,
+``generate``, ...) and ``groups`` maps the shared verbs ``train``, ``eval`` and ``grasps`` to their
+own sub-parser collections (``dexgrasp train controller``, ``dexgrasp eval controller``).
+Every command sets ``func`` (called with the parsed namespace, returns an exit code).
+Area modules import heavy dependencies inside their handlers so that ``dexgrasp --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+AREAS = (
+    "dexgrasp.sim.cli",  # collect, render, video
+    "dexgrasp.data.cli",  # inspect stores
+    "dexgrasp.vla.controller.cli",  # train/eval controller
+    "dexgrasp.vla.runtime.cli",  # run
+    "dexgrasp.grasps.cli",  # grasps synth|render|import
+    "dexgrasp.grasps.eval_cli",  # grasps eval
+    "dexgrasp.dexter.cli",  # train/eval dexter, generate
+)
+SHARED_VERBS = {
+    "train": "train a model (controller, dexter)",
+    "eval": "evaluate a model or system with the papers' protocols",
+    "grasps": "grasp data for DextER: synthesise, annotate, import, evaluate, render",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dexgrasp",
+        description="Language-driven dexterous grasping: DexGraspVLA and DextER.",
+    )
+    top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups = {
+        verb: top.add_parser(verb, help=text).add_subparsers(dest="what", required=True)
+        for verb, text in SHARED_VERBS.items()
+    }
+    for name in AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # the area exists but something it imports is missing
+                raise
+            continue
+        module.register(top, groups)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Names and sizes shared by every layer: observation keys, joint order, control rates.
+
+Keys follow the LeRobot convention so datasets and policies interoperate.
+"""
+
+from __future__ import annotations
+
+# Observation / action keys (LeRobot naming).
+OBS_HEAD = "observation.images.head"  # (H, W, 3) uint8, head (third-person) camera
+OBS_WRIST = "observation.images.wrist"  # (H, W, 3) uint8, wrist camera
+OBS_MASK = "observation.mask"  # (H, W) uint8 {0, 1}, target object in the head camera
+OBS_STATE = "observation.state"  # (13,) float32, measured joint positions, radians
+ACTION = "action"  # (13,) float32, absolute joint position targets, radians
+TASK = "task"  # str, grasping instruction
+
+IMAGE_KEYS = (OBS_HEAD, OBS_WRIST)
+
+# Robot (DexGraspVLA): 7-DoF arm + 6-DoF hand, in this order.
+ARM_JOINT_NAMES = tuple(f"arm_joint{i}" for i in range(1, 8))
+HAND_JOINT_NAMES = (
+    "thumb_rotation",
+    "thumb_flexion",
+    "index",
+    "middle",
+    "ring",
+    "little",
+)
+JOINT_NAMES = ARM_JOINT_NAMES + HAND_JOINT_NAMES
+ARM_DIM = len(ARM_JOINT_NAMES)  # 7
+HAND_DIM = len(HAND_JOINT_NAMES)  # 6
+STATE_DIM = ACTION_DIM = len(JOINT_NAMES)  # 13
+
+CONTROL_HZ = 20  # control frequency of the robot and the controller
+ACTION_HORIZON = 64  # H: actions predicted per chunk
+N_ACTION_STEPS = 6  # H_a: actions executed per chunk (receding horizon)
+EPISODE_STEPS = 75  # length of an expert demonstration (3.75 s at 20 Hz)
