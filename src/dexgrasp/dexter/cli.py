@@ -1,0 +1,216 @@
+"""``dexgrasp train dexter``, ``dexgrasp generate`` and ``dexgrasp eval dexter``.
+
+Heavy imports (torch, transformers) happen inside the handlers so ``dexgrasp --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(top, groups) -> None:
+    """Add the DextER commands to the ``dexgrasp`` parser."""
+    p = groups["train"].add_parser("dexter", help="train the DextER grasp generator")
+    p.add_argument("--data", required=True, help="grasp dataset directory (dexgrasp grasps synth)")
+    p.add_argument("--config", default="tiny", choices=("tiny", "paper"), help="model preset")
+    p.add_argument("--out", default="runs/dexter", help="output directory (model + train state)")
+    p.add_argument("--split", default="train", help="dataset split to train on")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (tiny 3000, paper 100k)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (tiny 32, paper 64)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--warmup-steps", type=int, default=None, help="default min(1000, steps/10)")
+    p.add_argument("--contact-dropout", type=float, default=0.5)
+    p.add_argument("--action-only", action="store_true", help="ablation: no contact reasoning")
+    p.add_argument("--pos-bins", type=int, default=256)
+    p.add_argument("--action-bins", type=int, default=256)
+    p.add_argument("--llm", default=None, help="paper preset: Qwen2.5-0.5B hub id or directory")
+    p.add_argument("--random-init", action="store_true", help="paper preset without weights")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing train state")
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train)
+
+    p = top.add_parser("generate", help="generate grasps for an object with DextER")
+    p.add_argument("--model", default="runs/dexter", help="trained DextER directory")
+    p.add_argument("--object", required=True, help="object: .json (GraspObject), .npy/.npz points, or a mesh")
+    p.add_argument("--instruction", required=True, help="grasp instruction text")
+    p.add_argument(
+        "--contact",
+        action="append",
+        default=[],
+        metavar="LINK@x,y,z",
+        help="steering contact (object frame, metres), or LINK alone; repeatable",
+    )
+    p.add_argument("-n", type=int, default=8, help="number of grasps")
+    p.add_argument("--out", default="grasps.json", help="output JSON")
+    p.add_argument("--image", default=None, help="picture path (default: OUT with .png)")
+    p.add_argument("--no-image", action="store_true")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--unconstrained", action="store_true", help="disable grammar constraints")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_generate)
+
+    p = groups["eval"].add_parser("dexter", help="evaluate DextER on a grasp dataset split")
+    p.add_argument("--model", default="runs/dexter", help="trained DextER directory")
+    p.add_argument("--data", required=True, help="grasp dataset directory")
+    p.add_argument("--split", default="unseen")
+    p.add_argument("-n", type=int, default=4, help="grasps per test record")
+    p.add_argument("--max-records", type=int, default=None)
+    p.add_argument("--steer-links", type=int, default=0, help="give the first K ground-truth contacts")
+    p.add_argument("--no-sim", action="store_true", help="skip simulated success")
+    p.add_argument("--out", default=None, help="write the metrics JSON here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_eval)
+
+
+def load_object_points(path: str | Path, n: int = 10_000):
+    """(N, 3) float32 points and the GraspObject (or None) from an object file."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"object file {path} does not exist")
+    suffix = path.suffix.lower()
+    obj = None
+    if suffix == ".json":
+        from dexgrasp.grasps.objects import object_from_json
+
+        obj = object_from_json(path.read_text())
+        points = obj.sample_surface(n)[0]
+    elif suffix == ".npy":
+        points = np.load(path)
+    elif suffix == ".npz":
+        with np.load(path) as z:
+            if "points" not in z:
+                raise ValueError(f"{path} has no 'points' array (found {list(z.keys())})")
+            points = z["points"]
+    else:
+        import trimesh
+
+        mesh = trimesh.load(path, force="mesh")
+        points = np.asarray(mesh.sample(n))
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or points.shape[1] != 3 or not np.all(np.isfinite(points)):
+        raise ValueError(f"{path}: expected finite (N, 3) points, got shape {points.shape}")
+    return points, obj
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dexgrasp.dexter.config import DexterConfig
+    from dexgrasp.dexter.data import fit_tokenizer, load_grasp_data
+    from dexgrasp.dexter.model import DexterModel
+    from dexgrasp.dexter.train import TrainConfig, train
+
+    overrides = {
+        "action_only": args.action_only,
+        "n_pos_bins": args.pos_bins,
+        "n_action_bins": args.action_bins,
+    }
+    if args.config == "paper":
+        if args.random_init:
+            overrides["llm_init"] = "scratch"
+        elif args.llm:
+            overrides["llm_name_or_path"] = overrides["tokenizer"] = args.llm
+    objects, samples = load_grasp_data(args.data, args.split)
+    out = Path(args.out)
+    if not args.no_resume and (out / "config.json").is_file():
+        model = DexterModel.from_pretrained(out)  # resume: keep the fitted tokenizer
+        model.train()
+    else:
+        model = DexterModel.build(DexterConfig.preset(args.config, **overrides))
+        fit_tokenizer(model.tokenizer, samples)
+    steps = args.steps or (3000 if args.config == "tiny" else 100_000)
+    cfg = TrainConfig(
+        output_dir=str(out),
+        steps=steps,
+        batch_size=args.batch_size or (32 if args.config == "tiny" else 64),
+        lr=args.lr,
+        warmup_steps=args.warmup_steps if args.warmup_steps is not None else min(1000, steps // 10),
+        contact_dropout=args.contact_dropout,
+        gradient_checkpointing=args.gradient_checkpointing,
+        resume=not args.no_resume,
+        save_every=args.save_every,
+        seed=args.seed,
+    )
+    print(f"training DextER ({args.config}) on {len(samples)} grasps of {len(objects)} objects")
+    summary = train(model, objects, samples, cfg)
+    print(json.dumps(summary))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from dexgrasp.dexter.generate import generate_grasps, parse_contact_arg
+    from dexgrasp.dexter.model import DexterModel
+
+    contacts = [parse_contact_arg(c) for c in args.contact]
+    points, obj = load_object_points(args.object)
+    model = DexterModel.from_pretrained(args.model, device=args.device)
+    results = generate_grasps(
+        model,
+        points,
+        args.instruction,
+        n=args.n,
+        contacts=contacts,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        constrained=not args.unconstrained,
+        seed=args.seed,
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "object": str(args.object),
+        "instruction": args.instruction,
+        "steering": [{"link": k, "position": v} for k, v in contacts],
+        "grasps": [r.to_json() for r in results],
+    }
+    out.write_text(json.dumps(payload, indent=1))
+    n_ok = sum(r.ok for r in results)
+    print(f"wrote {n_ok}/{len(results)} decodable grasps to {out}")
+    if not args.no_image:
+        _picture(args, obj, [r for r in results if r.ok], out, np)
+    return 0 if n_ok else 1
+
+
+def _picture(args, obj, results, out: Path, np) -> None:
+    """Render up to 4 grasps side by side when the grasp renderer and a GraspObject exist."""
+    try:
+        from dexgrasp.grasps.render import render_grasp, save_png
+    except ImportError:
+        print("no picture: dexgrasp.grasps.render is not available", file=sys.stderr)
+        return
+    if obj is None or not results:
+        print("no picture: needs a .json GraspObject and a decodable grasp", file=sys.stderr)
+        return
+    tiles = [render_grasp(obj, r.grasp, r.contacts, width=320, height=240) for r in results[:4]]
+    path = Path(args.image) if args.image else out.with_suffix(".png")
+    save_png(np.concatenate(tiles, axis=1), path)
+    print(f"picture: {path}")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from dexgrasp.dexter.evaluate import EvalConfig, evaluate
+
+    cfg = EvalConfig(
+        n_per_record=args.n,
+        max_records=args.max_records,
+        steer_links=args.steer_links,
+        simulate=not args.no_sim,
+        seed=args.seed,
+    )
+    metrics = evaluate(args.model, args.data, args.split, cfg, device=args.device)
+    text = json.dumps(metrics, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    return 0

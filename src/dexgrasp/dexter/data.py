@@ -1,0 +1,170 @@
+"""Training samples for DextER: grasp records -> (prompt + answer) token sequences with labels.
+
+A record is anything with ``object_id``, ``grasp`` (28,), ``contacts`` (link -> (k, 3) metres)
+and ``instructions`` (list of strings), as attributes or dict keys; objects map ``object_id`` to
+(N, 3) surface points. :func:`load_grasp_data` reads the project's grasp dataset
+(``dexgrasp.grasps.dataset.GraspDataset``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dexgrasp.dexter import prompts
+from dexgrasp.dexter.model import IGNORE_INDEX
+from dexgrasp.dexter.tokenizer import DexterTokenizer
+
+
+@dataclass
+class GraspSample:
+    """One record in the form DextER trains on."""
+
+    object_id: str
+    grasp: np.ndarray  # (28,)
+    contacts: dict[str, np.ndarray]  # link -> (k, 3) metres, object frame
+    instructions: list[str]
+
+
+def _field(record: Any, name: str) -> Any:
+    if isinstance(record, Mapping):
+        if name not in record:
+            raise KeyError(f"grasp record lacks field {name!r}")
+        return record[name]
+    if not hasattr(record, name):
+        raise KeyError(f"grasp record lacks field {name!r}")
+    return getattr(record, name)
+
+
+def as_sample(record: Any) -> GraspSample:
+    """Normalise a record (object or dict) to a :class:`GraspSample`, validating it."""
+    instr = _field(record, "instructions")
+    if isinstance(instr, str):
+        instr = [instr]
+    instr = [s for s in instr if isinstance(s, str) and s.strip()]
+    if not instr:
+        raise ValueError(f"grasp record of object {_field(record, 'object_id')!r} has no instruction")
+    contacts = {
+        str(k): np.asarray(v, dtype=np.float64).reshape(-1, 3)
+        for k, v in dict(_field(record, "contacts") or {}).items()
+    }
+    return GraspSample(
+        object_id=str(_field(record, "object_id")),
+        grasp=np.asarray(_field(record, "grasp"), dtype=np.float64),
+        contacts=contacts,
+        instructions=list(instr),
+    )
+
+
+def contact_points(samples: Sequence[GraspSample]) -> np.ndarray:
+    """(K, 3) every contact position of the samples (for fitting position bounds)."""
+    pts = [v for s in samples for v in s.contacts.values() if len(v)]
+    return np.concatenate(pts) if pts else np.zeros((0, 3))
+
+
+def fit_tokenizer(tokenizer: DexterTokenizer, samples: Sequence[GraspSample]) -> None:
+    """Fit grasp quantiles and contact bounds on training samples."""
+    tokenizer.fit(np.stack([s.grasp for s in samples]), contact_points(samples))
+
+
+def load_grasp_data(
+    path: str | Path, split: str | None = "train"
+) -> tuple[dict[str, np.ndarray], list[GraspSample]]:
+    """Objects (id -> (N, 3) points) and samples of one split of a GraspDataset directory."""
+    try:
+        from dexgrasp.grasps.dataset import GraspDataset
+    except ImportError as err:
+        raise ImportError(
+            "dexgrasp.grasps.dataset is not available in this installation; build the grasp "
+            "dataset with `dexgrasp grasps synth` first"
+        ) from err
+    ds = GraspDataset.open(path)
+    records = list(ds.records(split=split)) if split else list(ds.records())
+    if not records:
+        raise ValueError(f"grasp dataset {path} has no records in split {split!r}")
+    samples = [as_sample(r) for r in records]
+    objects = {}
+    for oid in sorted({s.object_id for s in samples}):
+        obj = ds.object(oid)
+        pts = obj["points"] if isinstance(obj, Mapping) else obj.points
+        objects[oid] = np.asarray(pts, dtype=np.float32)
+    return objects, samples
+
+
+class DexterDataset(torch.utils.data.Dataset):
+    """Token sequences for training (random instruction, meta-prompt and contact dropout).
+
+    Args:
+        objects: object id -> (N, 3) points (all objects must have the same N).
+        samples: grasp samples.
+        tokenizer: fitted tokenizer.
+        n_point_tokens: M, placeholders in the prompt.
+        contact_dropout: probability of dropping every contact position of a sample
+            (link tokens stay).
+        action_only: no contact block in the answer.
+        train: random instruction/meta-prompt/dropout; otherwise the first instruction and
+            meta-prompt and no dropout.
+        seed: base seed; item ``i`` at epoch ``e`` uses ``seed + e * len + i``.
+    """
+
+    def __init__(
+        self,
+        objects: Mapping[str, np.ndarray],
+        samples: Sequence[GraspSample],
+        tokenizer: DexterTokenizer,
+        n_point_tokens: int,
+        contact_dropout: float = 0.5,
+        action_only: bool = False,
+        train: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if not 0.0 <= contact_dropout <= 1.0:
+            raise ValueError(f"contact_dropout must be in [0, 1], got {contact_dropout}")
+        missing = sorted({s.object_id for s in samples} - set(objects))
+        if missing:
+            raise KeyError(f"samples refer to unknown objects {missing[:5]}")
+        self.objects = {k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in objects.items()}
+        self.samples = list(samples)
+        self.tokenizer = tokenizer
+        self.n_point_tokens = n_point_tokens
+        self.contact_dropout = contact_dropout
+        self.action_only = action_only
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        s = self.samples[i]
+        rng = random.Random(self.seed + self.epoch * len(self) + i) if self.train else None
+        instruction = rng.choice(s.instructions) if rng else s.instructions[0]
+        meta = prompts.pick_meta_prompt(self.action_only, rng)
+        drop = bool(rng and rng.random() < self.contact_dropout)
+        prompt = self.tokenizer.encode_prompt(instruction, self.n_point_tokens, meta)
+        answer = self.tokenizer.encode_answer(s.contacts, s.grasp, drop, self.action_only)
+        return {
+            "input_ids": torch.tensor(prompt + answer),
+            "labels": torch.tensor([IGNORE_INDEX] * len(prompt) + answer),
+            "points": self.objects[s.object_id],
+        }
+
+
+def collate(items: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a list of samples into ``input_ids``/``labels``/``attention_mask`` (B, L), ``points``."""
+    n = max(len(x["input_ids"]) for x in items)
+    ids = torch.full((len(items), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), n), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros(len(items), n, dtype=torch.long)
+    for b, x in enumerate(items):
+        k = len(x["input_ids"])
+        ids[b, :k], labels[b, :k], mask[b, :k] = x["input_ids"], x["labels"], 1
+    points = torch.stack([x["points"] for x in items])
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "points": points}

@@ -1,0 +1,268 @@
+"""DextER: point encoder -> 2-layer MLP projector -> Qwen2 LLM with a prefix-LM attention mask.
+
+Example::
+
+    from dexgrasp.dexter import DexterConfig, DexterModel, generate_grasps
+
+    model = DexterModel.build(DexterConfig.preset("tiny"))      # random weights, offline
+    model.tokenizer.fit(train_grasps, train_contact_points)      # normalisation statistics
+    loss, info = model(batch)                                    # see dexgrasp.dexter.data.collate
+    grasps = generate_grasps(model, points, "grasp the mug by its handle", n=8)
+    model.save_pretrained("runs/dexter")                          # config.json, model.safetensors, tokenizer/
+    model = DexterModel.from_pretrained("runs/dexter")
+
+The point cloud fills the ``<|vision_pad|>`` placeholders of the prompt. Point tokens attend to
+each other in both directions; every other token attends causally (:func:`prefix_lm_mask`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dexgrasp.dexter.config import DexterConfig
+from dexgrasp.dexter.point_encoder import GroupedPointEncoder
+from dexgrasp.dexter.tokenizer import STATS_FILE, DexterTokenizer
+
+CONFIG_FILE = "config.json"
+LLM_CONFIG_FILE = "llm_config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+IGNORE_INDEX = -100
+
+
+def prefix_lm_mask(valid: torch.Tensor, is_point: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive 4-D prefix-LM attention mask.
+
+    Args:
+        valid: (B, L) bool, False on padding.
+        is_point: (B, L) bool, True on point-cloud tokens.
+        dtype: float dtype of the attention scores.
+
+    Returns:
+        (B, 1, L, L): 0 where query i may attend to key j (j <= i, or both are point tokens; key
+        not padding), the dtype's minimum elsewhere. Every row keeps its diagonal, so padded
+        queries never produce NaNs.
+    """
+    b, n = valid.shape
+    idx = torch.arange(n, device=valid.device)
+    allowed = (idx[None, :, None] >= idx[None, None, :]) | (
+        is_point[:, :, None] & is_point[:, None, :]
+    )
+    allowed = (allowed & valid[:, None, :]) | torch.eye(n, dtype=torch.bool, device=valid.device)
+    mask = torch.zeros(b, 1, n, n, dtype=dtype, device=valid.device)
+    return mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+
+
+def _require_transformers():
+    try:
+        import transformers
+    except ImportError as err:  # pragma: no cover
+        raise ImportError("DextER needs transformers: pip install 'dexgrasp[hf]'") from err
+    return transformers
+
+
+def _build_llm(config: DexterConfig, vocab: int) -> nn.Module:
+    """A Qwen2ForCausalLM: random weights from ``llm_arch`` or loaded with ``from_pretrained``."""
+    transformers = _require_transformers()
+    if config.llm_init == "pretrained":
+        try:
+            llm = transformers.Qwen2ForCausalLM.from_pretrained(
+                config.llm_name_or_path, attn_implementation=config.attn_implementation
+            )
+        except OSError as err:
+            raise FileNotFoundError(
+                f"could not load LLM weights from {config.llm_name_or_path!r}. Download "
+                "Qwen2.5-0.5B (e.g. `huggingface-cli download Qwen/Qwen2.5-0.5B --local-dir DIR`) and "
+                "pass that directory, or use the offline preset `--config tiny`"
+            ) from err
+        if llm.get_input_embeddings().num_embeddings < vocab:
+            llm.resize_token_embeddings(vocab, pad_to_multiple_of=64)
+        return llm
+    arch = dict(config.llm_arch)
+    arch["vocab_size"] = max(int(arch.get("vocab_size") or 0), -(-vocab // 64) * 64)
+    llm_config = transformers.Qwen2Config(**arch)
+    llm_config._attn_implementation = config.attn_implementation
+    return transformers.Qwen2ForCausalLM(llm_config)
+
+
+class DexterModel(nn.Module):
+    """DextER grasp generator (see the module docstring for usage).
+
+    Args:
+        config: model configuration.
+        tokenizer: the :class:`DexterTokenizer` whose ids the LLM reads and writes.
+        llm: a ``Qwen2ForCausalLM`` whose vocabulary covers the tokenizer.
+        point_encoder: module mapping (B, N, 3) points to (B, M, d) tokens, with ``out_dim`` and
+            ``num_tokens`` attributes (default: the grouped-point encoder of ``config``).
+    """
+
+    def __init__(
+        self,
+        config: DexterConfig,
+        tokenizer: DexterTokenizer,
+        llm: nn.Module,
+        point_encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.llm = llm
+        self.point_encoder = point_encoder or GroupedPointEncoder(config.point_encoder)
+        width = llm.config.hidden_size
+        hidden = config.projector_hidden or width
+        self.projector = nn.Sequential(
+            nn.Linear(self.point_encoder.out_dim, hidden), nn.GELU(), nn.Linear(hidden, width)
+        )
+        if llm.get_input_embeddings().num_embeddings < len(tokenizer):
+            raise ValueError(
+                f"LLM vocabulary ({llm.get_input_embeddings().num_embeddings}) is smaller than the "
+                f"tokenizer ({len(tokenizer)})"
+            )
+
+    @property
+    def num_point_tokens(self) -> int:
+        return int(self.point_encoder.num_tokens)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @classmethod
+    def build(cls, config: DexterConfig, tokenizer: DexterTokenizer | None = None) -> DexterModel:
+        """Create the tokenizer (unless given) and the LLM as the config says."""
+        if tokenizer is None:
+            kwargs = {
+                "n_pos_bins": config.n_pos_bins,
+                "n_action_bins": config.n_action_bins,
+                "max_contacts_per_link": config.max_contacts_per_link,
+            }
+            if config.tokenizer == "offline":
+                tokenizer = DexterTokenizer.offline(**kwargs)
+            else:
+                tokenizer = DexterTokenizer.from_pretrained(config.tokenizer, **kwargs)
+        return cls(config, tokenizer, _build_llm(config, len(tokenizer)))
+
+    # ----------------------------------------------------------------- forward
+    def encode_points(self, points: torch.Tensor) -> torch.Tensor:
+        """points (B, N, 3) metres -> projected point tokens (B, M, hidden)."""
+        feats = self.point_encoder(points)
+        return self.projector(feats).to(self.llm.get_input_embeddings().weight.dtype)
+
+    def embed(self, input_ids: torch.Tensor, point_tokens: torch.Tensor) -> torch.Tensor:
+        """Token embeddings (B, L, hidden) with the (B, M, hidden) point tokens at the placeholders."""
+        emb = self.llm.get_input_embeddings()(input_ids)
+        is_point = input_ids == self.tokenizer.vision_pad_id
+        counts = is_point.sum(1)
+        if not torch.all(counts == point_tokens.shape[1]):
+            raise ValueError(
+                f"every sequence needs {point_tokens.shape[1]} <|vision_pad|> tokens, got "
+                f"{counts.tolist()}"
+            )
+        return emb.masked_scatter(is_point[..., None], point_tokens.to(emb.dtype))
+
+    def hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        points: torch.Tensor,
+        past_key_values: Any = None,
+        use_cache: bool = False,
+    ) -> tuple[torch.Tensor, Any]:
+        """Run the LLM body over a (B, L) batch (right-padded) with its prefix-LM mask.
+
+        Returns (B, L, hidden) last hidden states and the KV cache (when ``use_cache``).
+        """
+        embeds = self.embed(input_ids, self.encode_points(points))
+        valid = attention_mask.bool()
+        is_point = input_ids == self.tokenizer.vision_pad_id
+        mask = prefix_lm_mask(valid, is_point, embeds.dtype)
+        position_ids = (valid.long().cumsum(1) - 1).clamp(min=0)
+        out = self.llm.model(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+        )
+        return out.last_hidden_state, out.past_key_values
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Next-token loss on the answer tokens only.
+
+        Args:
+            batch: ``input_ids`` (B, L) long, ``attention_mask`` (B, L), ``labels`` (B, L) long with
+                -100 outside the assistant answer, ``points`` (B, N, 3) float metres.
+
+        Returns:
+            (loss, info) with ``loss`` (float), ``acc`` (answer-token accuracy), ``tokens``.
+        """
+        hidden, _ = self.hidden_states(batch["input_ids"], batch["attention_mask"], batch["points"])
+        labels = batch["labels"][:, 1:]
+        sel = labels != IGNORE_INDEX
+        if not sel.any():
+            raise ValueError("batch has no answer tokens to train on (labels are all -100)")
+        logits = self.llm.lm_head(hidden[:, :-1][sel]).float()  # only where a target exists
+        target = labels[sel]
+        loss = nn.functional.cross_entropy(logits, target)
+        with torch.no_grad():
+            acc = (logits.argmax(-1) == target).float().mean()
+        return loss, {"loss": float(loss.detach()), "acc": float(acc), "tokens": int(sel.sum())}
+
+    # ----------------------------------------------------------------- persistence
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``config.json``, ``llm_config.json``, ``model.safetensors`` and ``tokenizer/``."""
+        from safetensors.torch import save_model
+
+        if not self.tokenizer.is_fitted:
+            raise RuntimeError("refusing to save a model whose tokenizer has no fitted statistics")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save_pretrained(directory / TOKENIZER_DIR)
+        cfg = self.config.to_dict()
+        (directory / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
+        (directory / LLM_CONFIG_FILE).write_text(self.llm.config.to_json_string())
+        tmp = directory / (WEIGHTS_FILE + ".tmp")
+        save_model(self, str(tmp))
+        tmp.replace(directory / WEIGHTS_FILE)
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, device: str | torch.device = "cpu"
+    ) -> DexterModel:
+        """Load a directory written by :meth:`save_pretrained`; fails loudly on missing pieces."""
+        from safetensors.torch import load_model
+
+        transformers = _require_transformers()
+        directory = Path(directory)
+        for name in (CONFIG_FILE, LLM_CONFIG_FILE, WEIGHTS_FILE, f"{TOKENIZER_DIR}/{STATS_FILE}"):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(
+                    f"DextER checkpoint {directory} is missing {name}; save it with "
+                    "DexterModel.save_pretrained or `dexgrasp train dexter`"
+                )
+        config = DexterConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+        tokenizer = DexterTokenizer.from_pretrained(directory / TOKENIZER_DIR)
+        if not tokenizer.is_fitted:
+            raise ValueError(f"{directory}/{TOKENIZER_DIR} has no normalisation statistics")
+        try:
+            llm_config = transformers.Qwen2Config.from_json_file(str(directory / LLM_CONFIG_FILE))
+        except (ValueError, TypeError, OSError) as err:
+            raise ValueError(f"{directory}/{LLM_CONFIG_FILE} is not a valid Qwen2 config: {err}") from err
+        llm_config._attn_implementation = config.attn_implementation
+        model = cls(config, tokenizer, transformers.Qwen2ForCausalLM(llm_config))
+        try:
+            missing, unexpected = load_model(model, str(directory / WEIGHTS_FILE), strict=False)
+        except RuntimeError as err:  # shape mismatches
+            raise ValueError(f"{directory}/{WEIGHTS_FILE} does not match the config: {err}") from err
+        if missing or unexpected:
+            raise ValueError(
+                f"{directory}/{WEIGHTS_FILE} does not match the config: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+        return model.to(device).eval()
+

@@ -1,0 +1,356 @@
+"""The scripted expert: grasps a named object out of clutter and lifts it.
+
+Given the model, the current state and the target object's body, the expert
+
+1. measures the object (an oriented bounding box from its collision geoms),
+2. proposes grasps: from the top (palm down, fingers across the object's narrow side) and
+   from the side (palm facing the object, fingers horizontal, thumb up), each with both
+   finger directions,
+3. solves IK for each grasp and its pre-grasp, rejects those the arm cannot reach or whose
+   hand would touch the table or another object (checked kinematically along the
+   approach), and keeps the best one,
+4. writes the whole motion as 13-D absolute joint targets at 20 Hz: reach the pre-grasp
+   while pre-shaping the hand, approach on a straight line, close, lift.
+
+The plan is open-loop: ``plan`` returns ``(T, 13)`` targets (T = ``EPISODE_STEPS``) that the
+caller executes through ``env.step``. Timing follows the paper's about 3.5 s per grasp.
+
+    expert = ScriptedExpert(model)
+    actions = expert.plan(data, target_body_id)   # (75, 13) float32
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from dexgrasp.constants import ARM_DIM, EPISODE_STEPS
+from dexgrasp.sim import layout, robot
+from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation
+
+# Palm-site geometry in the hand frame (see robot.py): the site is this far in front of the
+# palm surface, and the thumb tip sits this far below the site along the fingers at rest.
+_SITE_TO_PALM = robot.GRASP_CENTER[0] - robot.PALM_HALF[0]
+_THUMB_TIP_Z = 0.031 + 0.0105  # far edge of the open thumb's tip along the fingers (hand z)
+
+
+class PlanningError(RuntimeError):
+    """No feasible grasp was found for the target."""
+
+
+@dataclass
+class ExpertConfig:
+    """Timing (control steps at 20 Hz) and geometry (metres) of the scripted grasp."""
+
+    episode_steps: int = EPISODE_STEPS
+    reach_steps: int = 22  # home -> pre-grasp, hand pre-shaping
+    approach_steps: int = 14  # pre-grasp -> grasp, straight line
+    close_steps: int = 12  # close the hand
+    settle_steps: int = 2  # hold closed before lifting
+    lift_height: float = 0.20  # how far the palm rises after closing
+    pregrasp_distance: float = 0.10  # back-off from the grasp along the approach direction
+    palm_clearance: float = 0.008  # gap between palm and object surface at the grasp
+    min_palm_height: float = 0.075  # top grasp: palm surface above the table (thumb clearance)
+    thumb_clearance: float = 0.01  # top grasp: gap between open thumb and the object
+    side_min_height: float = 0.075  # side grasp: site height above the table
+    side_max_height: float = 0.10
+    side_min_object: float = 0.10  # only objects at least this tall are grasped from the side
+    tall_object: float = 0.12  # objects taller than this prefer side grasps
+    collision_margin: float = 0.002  # hand penetration allowed at the grasp (m)
+    reach_clearance: float = 0.005  # free space kept around the robot while reaching (m)
+    check_margin: float = 0.03  # distances up to this are measured by the collision check
+    hand_preshape: tuple[float, ...] = (1.35, 0.15, 0.05, 0.05, 0.05, 0.05)
+    hand_close: tuple[float, ...] = (1.35, 1.0, 1.5, 1.5, 1.5, 1.5)
+    ik: IKConfig = field(default_factory=IKConfig)
+
+    def __post_init__(self) -> None:
+        used = self.reach_steps + self.approach_steps + self.close_steps + self.settle_steps
+        if min(self.reach_steps, self.approach_steps, self.close_steps) < 1:
+            raise ValueError("ExpertConfig: reach_steps, approach_steps, close_steps must be >= 1")
+        if used >= self.episode_steps:
+            raise ValueError(
+                f"ExpertConfig.episode_steps={self.episode_steps} leaves no time to lift "
+                f"(reach+approach+close+settle = {used})"
+            )
+        for name in ("lift_height", "pregrasp_distance", "min_palm_height"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ExpertConfig.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("hand_preshape", "hand_close"):
+            if len(getattr(self, name)) != 6:
+                raise ValueError(f"ExpertConfig.{name} must have 6 values (hand joints)")
+
+
+@dataclass
+class ObjectBox:
+    """Oriented bounding box of an object in the world frame (metres)."""
+
+    center: np.ndarray  # (3,)
+    axes: np.ndarray  # (3, 3) columns: narrow horizontal, long horizontal, up
+    half: np.ndarray  # (3,) half-extents along those axes
+
+
+@dataclass
+class Grasp:
+    """One candidate grasp: palm-site pose at grasp and pre-grasp, arm joints for both."""
+
+    kind: str  # "top" or "side"
+    pos: np.ndarray  # (3,) palm site at the grasp
+    rot: np.ndarray  # (3, 3) palm site rotation
+    pre_pos: np.ndarray  # (3,) palm site at the pre-grasp
+    q_grasp: np.ndarray | None = None  # (7,)
+    q_pre: np.ndarray | None = None  # (7,)
+    cost: float = np.inf
+    reject: str = ""  # why it is infeasible
+
+
+def object_box(model: mujoco.MjModel, data: mujoco.MjData, body_id: int) -> ObjectBox:
+    """Oriented bounding box of the collision geoms of ``body_id``, from its current pose."""
+    corners = []
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    for g in range(model.ngeom):
+        if model.geom_bodyid[g] != body_id or model.geom_contype[g] == 0:
+            continue
+        c, h = model.geom_aabb[g, :3], model.geom_aabb[g, 3:]
+        pts_geom = c + signs * h  # (8, 3) in the geom frame
+        pts = data.geom_xpos[g] + pts_geom @ data.geom_xmat[g].reshape(3, 3).T
+        corners.append(pts)
+    if not corners:
+        raise PlanningError(f"body {model.body(body_id).name!r} has no collision geoms")
+    pts = np.concatenate(corners)
+    rot = data.xmat[body_id].reshape(3, 3)
+    # The object axis most aligned with world z is "up"; the others are ordered narrow, long.
+    up = int(np.argmax(np.abs(rot[2])))
+    others = [i for i in range(3) if i != up]
+    local = (pts - data.xpos[body_id]) @ rot
+    lo, hi = local.min(0), local.max(0)
+    half = (hi - lo) / 2
+    center = data.xpos[body_id] + rot @ ((hi + lo) / 2)
+    if half[others[0]] > half[others[1]]:
+        others.reverse()
+    axes = rot[:, [others[0], others[1], up]].copy()
+    axes[:, 2] *= np.sign(axes[2, 2]) or 1.0
+    # Make the horizontal axes exactly horizontal (objects may be slightly tilted).
+    for k in range(2):
+        axes[2, k] = 0.0
+        norm = np.linalg.norm(axes[:, k])
+        axes[:, k] = axes[:, k] / norm if norm > 1e-6 else np.eye(3)[:, k]
+    return ObjectBox(center, axes, half[[others[0], others[1], up]])
+
+
+def _min_jerk(n: int) -> np.ndarray:
+    """(n,) smooth 0 -> 1 profile (minimum jerk), ending exactly at 1."""
+    s = np.arange(1, n + 1) / n
+    return 10 * s**3 - 15 * s**4 + 6 * s**5
+
+
+class ScriptedExpert:
+    """Plans a top or side grasp of one object and returns the joint targets to execute.
+
+    ``model`` must contain the robot (``dexgrasp.sim.robot.add_robot``). The expert keeps a
+    private ``MjData`` for IK and collision checks, so planning never changes the simulation.
+    """
+
+    def __init__(self, model: mujoco.MjModel, config: ExpertConfig | None = None) -> None:
+        self.model = model
+        self.config = config or ExpertConfig()
+        self.ik = ArmIK(model, config=self.config.ik)
+        # A copy with contact margins on the robot's geoms measures clearance, not only
+        # penetration, in the kinematic collision checks.
+        self._check_model = copy.deepcopy(model)
+        self._check_margin = self.config.check_margin
+        self._scratch = mujoco.MjData(self._check_model)
+        robot_bodies = set()
+        root = model.body("robot_base").id
+        for b in range(model.nbody):
+            p = b
+            while p not in (0, root):
+                p = model.body_parentid[p]
+            if p == root:
+                robot_bodies.add(b)
+        self._robot_body = np.zeros(model.nbody, dtype=bool)
+        self._robot_body[list(robot_bodies)] = True
+        hand_root = model.body(robot.HAND_BODY).id
+        self._hand_body = np.array(
+            [self._is_descendant(b, hand_root) for b in range(model.nbody)], dtype=bool
+        )
+        self._base_body = model.body("robot_base").id
+        robot_geoms = self._robot_body[model.geom_bodyid]
+        self._check_model.geom_margin[robot_geoms] = self._check_margin
+        self._check_model.geom_gap[robot_geoms] = 0.0
+        self.last_grasp: Grasp | None = None
+
+    def _is_descendant(self, body: int, root: int) -> bool:
+        while body > 0:
+            if body == root:
+                return True
+            body = self.model.body_parentid[body]
+        return False
+
+    # -- grasp candidates --------------------------------------------------------------
+    def candidates(self, box: ObjectBox) -> list[Grasp]:
+        """Top and side grasps for ``box``, both finger directions each."""
+        cfg = self.config
+        table = layout.TABLE_TOP_Z
+        c, ax, h = box.center, box.axes, box.half
+        top_z = c[2] + h[2]
+        out: list[Grasp] = []
+        # Top: palm down, fingers along the narrow horizontal axis; shifted along the fingers
+        # so that the thumb meets the near face and the fingertips wrap the far face.
+        palm_z = max(top_z + cfg.palm_clearance, table + cfg.min_palm_height)
+        for sign in (1.0, -1.0):
+            fingers = sign * ax[:, 0]
+            rot = palm_rotation([0.0, 0.0, -1.0], fingers)
+            # Object centre along the fingers (hand z): its near face just clears the thumb.
+            shift = max(0.0, _THUMB_TIP_Z + cfg.thumb_clearance + h[0] - robot.GRASP_CENTER[2])
+            pos = c.copy()
+            pos[:2] -= fingers[:2] * shift
+            pos[2] = palm_z - _SITE_TO_PALM
+            out.append(Grasp("top", pos, rot, pos + np.array([0, 0, cfg.pregrasp_distance])))
+        # Side: palm faces the object horizontally (from the robot's side), fingers
+        # horizontal, thumb up; approach along the radial direction or the narrow axis.
+        if 2 * h[2] < cfg.side_min_object:
+            return out
+        radial = c[:2] / max(np.linalg.norm(c[:2]), 1e-6)
+        approaches = [np.array([radial[0], radial[1], 0.0])]
+        for k in (0, 1):
+            a = ax[:, k].copy()
+            a *= np.sign(a[:2] @ radial) or 1.0
+            if a[:2] @ radial > 0.5:
+                approaches.append(a)
+        height = np.clip(c[2] - table, cfg.side_min_height, cfg.side_max_height)
+        for a in approaches:
+            # Depth of the object along the approach direction.
+            depth = np.abs(ax.T @ a) @ h
+            side = np.cross([0.0, 0.0, 1.0], a)
+            for sign in (1.0, -1.0):
+                fingers = sign * side
+                rot = palm_rotation(a, fingers)
+                if rot[2, 1] > 0:  # hand y up means thumb down; keep the thumb on top
+                    continue
+                pos = c - a * (depth + cfg.palm_clearance - _SITE_TO_PALM)
+                pos[2] = table + height
+                out.append(Grasp("side", pos, rot, pos - a * cfg.pregrasp_distance))
+        return out
+
+    # -- feasibility -------------------------------------------------------------------
+    def _clearance(
+        self, q_arm: np.ndarray, hand: np.ndarray, target_body: int, allow_target: bool
+    ) -> float:
+        """Smallest distance (m, < 0: penetration) between the robot and the table or objects.
+
+        Distances beyond the check margin read as the margin. With ``allow_target`` the
+        hand may touch the target (the grasp itself).
+        """
+        m, d = self._check_model, self._scratch
+        robot.set_robot_qpos(m, d, np.concatenate([q_arm, hand]))
+        mujoco.mj_fwdPosition(m, d)
+        worst = self._check_margin
+        for i in range(d.ncon):
+            con = d.contact[i]
+            b1, b2 = m.geom_bodyid[con.geom1], m.geom_bodyid[con.geom2]
+            r1, r2 = self._robot_body[b1], self._robot_body[b2]
+            if r1 == r2:
+                continue  # robot-robot or world-object contacts
+            other, mine = (b2, b1) if r1 else (b1, b2)
+            if allow_target and other == target_body and self._hand_body[mine]:
+                continue
+            if mine == self._base_body:
+                continue  # the fixed base sits on its pedestal
+            worst = min(worst, con.dist)
+        return worst
+
+    def _evaluate(self, g: Grasp, data: mujoco.MjData, target_body: int, q_now: np.ndarray) -> None:
+        cfg = self.config
+        pre = np.array(cfg.hand_preshape)
+        res_pre = self.ik.solve(g.pre_pos, g.rot, q_init=q_now[:ARM_DIM])
+        if not res_pre.success:
+            g.reject = "ik pre-grasp"
+            return
+        res = self.ik.solve(g.pos, g.rot, q_init=res_pre.qpos)
+        if not res.success:
+            g.reject = "ik grasp"
+            return
+        g.q_pre, g.q_grasp = res_pre.qpos, res.qpos
+        self._scratch.qpos[:] = data.qpos  # current object poses
+        arm0, hand0 = q_now[:ARM_DIM], q_now[ARM_DIM:]
+        reach = min(
+            self._clearance(arm0 + s * (g.q_pre - arm0), hand0 + s * (pre - hand0), target_body, False)
+            for s in (0.25, 0.5, 0.75, 1.0)
+        )
+        approach = min(
+            self._clearance(g.q_pre + s * (g.q_grasp - g.q_pre), pre, target_body, s > 0.7)
+            for s in (0.35, 0.7, 1.0)
+        )
+        if reach < cfg.reach_clearance or approach < -cfg.collision_margin:
+            g.reject = f"collision (reach {reach:.3f} m, approach {approach:.3f} m)"
+            return
+        joint_travel = np.abs(res.qpos - q_now[:ARM_DIM]).sum()
+        prefer_side = 2 * self._box_half[2] > cfg.tall_object
+        kind_cost = 0.0 if (g.kind == "side") == prefer_side else 1.0
+        g.cost = kind_cost + 0.05 * joint_travel - 10 * min(approach, 0.01) - 10 * min(reach, 0.02)
+
+    def choose(self, data: mujoco.MjData, target_body: int) -> Grasp:
+        """Best feasible grasp of ``target_body`` from the current state; raises PlanningError."""
+        box = object_box(self.model, data, target_body)
+        q_now = data.qpos[robot.joint_qpos_adr(self.model)]
+        self._box_half = box.half
+        best: Grasp | None = None
+        self.last_candidates = self.candidates(box)
+        for g in self.last_candidates:
+            self._evaluate(g, data, target_body, q_now)
+            if np.isfinite(g.cost) and (best is None or g.cost < best.cost):
+                best = g
+        if best is None:
+            reasons = "; ".join(f"{g.kind}: {g.reject}" for g in self.last_candidates)
+            raise PlanningError(
+                f"no reachable, collision-free grasp for {self.model.body(target_body).name!r} "
+                f"({reasons})"
+            )
+        return best
+
+    # -- trajectory --------------------------------------------------------------------
+    def plan(self, data: mujoco.MjData, target_body: int) -> np.ndarray:
+        """(episode_steps, 13) float32 absolute joint targets that grasp and lift the target."""
+        cfg = self.config
+        g = self.choose(data, target_body)
+        self.last_grasp = g
+        q0 = data.qpos[robot.joint_qpos_adr(self.model)].astype(float)
+        pre_hand, close_hand = np.array(cfg.hand_preshape), np.array(cfg.hand_close)
+        steps: list[np.ndarray] = []
+        # 1) reach the pre-grasp in joint space while pre-shaping the hand
+        for s in _min_jerk(cfg.reach_steps):
+            arm = q0[:ARM_DIM] + s * (g.q_pre - q0[:ARM_DIM])
+            hand = q0[ARM_DIM:] + s * (pre_hand - q0[ARM_DIM:])
+            steps.append(np.concatenate([arm, hand]))
+        # 2) straight-line approach, IK at every step (seeded by the previous solution)
+        q_arm = g.q_pre
+        for s in _min_jerk(cfg.approach_steps):
+            q_arm = self.ik.solve(g.pre_pos + s * (g.pos - g.pre_pos), g.rot, q_init=q_arm).qpos
+            steps.append(np.concatenate([q_arm, pre_hand]))
+        # 3) close the hand (targets go past contact so the servos squeeze)
+        for s in _min_jerk(cfg.close_steps):
+            steps.append(np.concatenate([q_arm, pre_hand + s * (close_hand - pre_hand)]))
+        steps.extend(np.concatenate([q_arm, close_hand]) for _ in range(cfg.settle_steps))
+        # 4) lift straight up
+        n_lift = cfg.episode_steps - len(steps)
+        lift_n = max(1, int(n_lift * 0.8))
+        for s in np.concatenate([_min_jerk(lift_n), np.ones(n_lift - lift_n)]):
+            pos = g.pos + np.array([0.0, 0.0, s * cfg.lift_height])
+            q_arm = self.ik.solve(pos, g.rot, q_init=q_arm).qpos
+            steps.append(np.concatenate([q_arm, close_hand]))
+        actions = np.asarray(steps, dtype=np.float32)
+        lim = robot.joint_limits()
+        return np.clip(actions, lim[:, 0], lim[:, 1]).astype(np.float32)
+
+
+__all__ = [
+    "ExpertConfig",
+    "Grasp",
+    "ObjectBox",
+    "PlanningError",
+    "ScriptedExpert",
+    "object_box",
+]

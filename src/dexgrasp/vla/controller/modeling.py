@@ -1,0 +1,338 @@
+"""The DexGraspVLA controller policy (LeRobot-style API).
+
+Example::
+
+    from dexgrasp.vla.controller import DexGraspVLAController
+    policy = DexGraspVLAController.from_pretrained("path/to/ckpt")   # or the shipped one
+    policy.reset()
+    obs, _ = env.reset(seed=0)
+    while True:
+        action = policy.select_action(obs)        # (13,) absolute joint targets, radians
+        obs, _, terminated, truncated, info = env.step(action.numpy())
+        if terminated or truncated:
+            break
+
+Inputs (LeRobot keys from ``dexgrasp.constants``): ``observation.images.head`` and
+``observation.images.wrist`` (B, H, W, 3) uint8, ``observation.mask`` (B, H, W) {0, 1},
+``observation.state`` (B, 13) radians; training batches add ``action`` (B, 64, 13) and may
+carry cached frozen-encoder features ``observation.features.head|wrist`` (B, L, D) instead of
+images. Unbatched numpy observations straight from the env are accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+from dexgrasp.vla.controller.configuration import ControllerConfig
+from dexgrasp.vla.controller.diffusion import (
+    immiscible_noise,
+    make_inference_scheduler,
+    make_train_scheduler,
+)
+from dexgrasp.vla.controller.dit import DiT
+from dexgrasp.vla.controller.encoders import (
+    ImageEncoder,
+    build_encoder,
+    color_jitter,
+    imagenet_normalize,
+    images_to_float,
+    resize,
+)
+from dexgrasp.vla.controller.mask_vit import MaskViT
+from dexgrasp.vla.controller.normalize import Normalizer
+
+FEAT_HEAD = "observation.features.head"  # (B, L_head, D_head) cached frozen-encoder features
+FEAT_WRIST = "observation.features.wrist"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+STATS_NAME = "normalization.json"
+CHECKPOINT_FORMAT = "dexgrasp-controller/1"
+
+
+class CheckpointError(RuntimeError):
+    """A controller checkpoint is missing a piece or its pieces do not match."""
+
+
+def _mlp(din: int, dout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(din, dout), nn.GELU(), nn.Linear(dout, dout))
+
+
+class DexGraspVLAController(nn.Module):
+    """Mask ViT + per-stream MLPs + DiT noise predictor over 64-step action chunks."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        normalizer: Normalizer | None = None,
+        encoders: dict[str, ImageEncoder] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = cfg = config
+        encoders = encoders or {}
+        self.head_encoder = encoders.get("head") or build_encoder(cfg.head_encoder, cfg.image_size)
+        self.wrist_encoder = encoders.get("wrist") or build_encoder(
+            cfg.wrist_encoder, cfg.image_size
+        )
+        self.mask_vit = MaskViT(
+            cfg.image_size, cfg.head_encoder.patch_size, cfg.mask_vit_dim, cfg.mask_vit_depth,
+            cfg.mask_vit_heads,
+        )  # fmt: skip
+        d = cfg.hidden_dim
+        self.head_proj = _mlp(cfg.head_encoder.feature_dim + cfg.mask_vit_dim, d)
+        self.wrist_proj = _mlp(cfg.wrist_encoder.feature_dim, d)
+        self.state_proj = _mlp(cfg.state_dim, d)
+        self.dit = DiT(
+            cfg.action_dim, cfg.horizon, cfg.n_obs_tokens, d, cfg.dit_layers, cfg.dit_heads,
+            cfg.dit_mlp_ratio, cfg.attn_dropout, cfg.dropout,
+        )  # fmt: skip
+        self.normalizer = normalizer
+        self.train_scheduler = make_train_scheduler(cfg)
+        self.infer_scheduler = make_inference_scheduler(cfg)
+        self.use_kv_cache = True
+        self.autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for inference
+        self._queue: deque[torch.Tensor] = deque()
+
+    # ---- bookkeeping ------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.dit.action_in.weight.device
+
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes of frozen foundation encoders (never stored in checkpoints)."""
+        out = []
+        if self.config.head_encoder.frozen:
+            out.append("head_encoder.")
+        if self.config.wrist_encoder.frozen:
+            out.append("wrist_encoder.")
+        return tuple(out)
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def _require_normalizer(self) -> Normalizer:
+        if self.normalizer is None:
+            raise CheckpointError(
+                "the controller has no normalisation statistics; fit them on the training "
+                "data (Normalizer.fit / `dexgrasp train controller`) or load a checkpoint"
+            )
+        return self.normalizer
+
+    # ---- observation encoding --------------------------------------------------------------
+    def _encode_image(self, encoder: ImageEncoder, images: torch.Tensor, augment: bool):
+        x = resize(images_to_float(images.to(self.device)), self.config.image_size)
+        if augment:
+            c = self.config
+            x = color_jitter(x, c.jitter_brightness, c.jitter_contrast, c.jitter_saturation, c.jitter_hue)
+        return encoder(imagenet_normalize(x))
+
+    def encode_observation(self, batch: dict[str, Any], augment: bool = False) -> torch.Tensor:
+        """Observation tokens (B, Lo, hidden_dim): head+mask, wrist, state (2739 at paper scale)."""
+        norm = self._require_normalizer()
+        state = norm.normalize(OBS_STATE, batch[OBS_STATE].to(self.device).float())
+        if FEAT_HEAD in batch:
+            head = batch[FEAT_HEAD].to(self.device)
+        else:
+            head = self._encode_image(self.head_encoder, batch[OBS_HEAD], augment)
+        if FEAT_WRIST in batch:
+            wrist = batch[FEAT_WRIST].to(self.device)
+        else:
+            wrist = self._encode_image(self.wrist_encoder, batch[OBS_WRIST], augment)
+        mask = batch[OBS_MASK].to(self.device)
+        if mask.ndim != 3:
+            raise ValueError(f"{OBS_MASK} must be (B, H, W), got {tuple(mask.shape)}")
+        mask = resize((mask > 0).float()[:, None], self.config.image_size)
+        mask_tokens = self.mask_vit(mask)
+        head = head.to(mask_tokens.dtype)
+        tokens = [
+            self.head_proj(torch.cat([head, mask_tokens], dim=-1)),
+            self.wrist_proj(wrist.to(mask_tokens.dtype)),
+            self.state_proj(state)[:, None],
+        ]
+        return torch.cat(tokens, dim=1)
+
+    # ---- training ----------------------------------------------------------------------------
+    def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Diffusion loss on a batch with ``action`` (B, H, A). Returns (loss, info)."""
+        norm = self._require_normalizer()
+        actions = norm.normalize(ACTION, batch[ACTION].to(self.device).float())
+        if actions.shape[1:] != (self.config.horizon, self.config.action_dim):
+            raise ValueError(
+                f"{ACTION} must be (B, {self.config.horizon}, {self.config.action_dim}), "
+                f"got {tuple(actions.shape)}"
+            )
+        obs = self.encode_observation(batch, augment=self.training)
+        b = actions.shape[0]
+        if self.config.immiscible:
+            noise = immiscible_noise(actions)
+        else:
+            noise = torch.randn_like(actions)
+        t = torch.randint(0, self.config.num_train_timesteps, (b,), device=self.device)
+        noisy = self.train_scheduler.add_noise(actions, noise, t)
+        pred = self.dit(noisy, t, obs).float()
+        if self.config.prediction_type == "epsilon":
+            target = noise
+        elif self.config.prediction_type == "sample":
+            target = actions
+        else:
+            target = self.train_scheduler.get_velocity(actions, noise, t)
+        loss = F.mse_loss(pred, target)
+        return loss, {"loss": float(loss.detach())}
+
+    # ---- inference ---------------------------------------------------------------------------
+    def _to_batch(self, obs: dict[str, Any]) -> tuple[dict[str, torch.Tensor], bool]:
+        """Tensors with a batch dim; also says whether the input was unbatched (env style)."""
+        if OBS_STATE not in obs:
+            raise KeyError(f"observation is missing {OBS_STATE!r}")
+        unbatched = np.ndim(obs[OBS_STATE]) == 1
+        out = {}
+        for key in (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST):
+            if key not in obs:
+                continue
+            v = obs[key]
+            v = v if torch.is_tensor(v) else torch.as_tensor(np.ascontiguousarray(v))
+            out[key] = v[None] if unbatched else v
+        for key in (OBS_MASK,) + ((OBS_HEAD,) if FEAT_HEAD not in out else ()) + (
+            (OBS_WRIST,) if FEAT_WRIST not in out else ()
+        ):
+            if key not in out:
+                raise KeyError(f"observation is missing {key!r}")
+        return out, unbatched
+
+    @torch.inference_mode()
+    def predict_action_chunk(
+        self, obs: dict[str, Any], generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Denoise one chunk: (B, H, A) absolute joint targets (unnormalised), float32.
+
+        Uses the condition key/value cache when ``self.use_kv_cache`` and autocast to
+        ``self.autocast_dtype`` when set.
+        """
+        batch, _ = self._to_batch(obs)
+        dev = self.device
+        autocast = torch.autocast(
+            device_type=dev.type, dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        )  # fmt: skip
+        with autocast:
+            cond = self.encode_observation(batch, augment=False)
+            b = cond.shape[0]
+            shape = (b, self.config.horizon, self.config.action_dim)
+            x = torch.randn(shape, generator=generator, device="cpu").to(dev)
+            sched = self.infer_scheduler
+            cache = self.dit.build_cache(cond) if self.use_kv_cache else None
+            for t in sched.timesteps:
+                tt = t.to(dev).expand(b)
+                if cache is not None:
+                    eps = self.dit.forward_cached(x, tt, cache)
+                else:
+                    eps = self.dit(x, tt, cond)
+                x = sched.step(eps.float(), t, x).prev_sample
+        return self._require_normalizer().unnormalize(ACTION, x.float())
+
+    @torch.inference_mode()
+    def select_action(self, obs: dict[str, Any], generator: torch.Generator | None = None):
+        """Next action from the queue, refilled with the first ``n_action_steps`` of a new chunk.
+
+        Returns (B, A) for batched input, (A,) for an unbatched env observation.
+        """
+        unbatched = np.ndim(obs[OBS_STATE]) == 1
+        if not self._queue:
+            chunk = self.predict_action_chunk(obs, generator=generator)
+            self._queue.extend(chunk[:, : self.config.n_action_steps].transpose(0, 1))
+        action = self._queue.popleft()
+        return action[0] if unbatched else action
+
+    def reset(self) -> None:
+        """Clear the action queue (call at the start of every episode)."""
+        self._queue.clear()
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """State dict without frozen foundation weights (what a checkpoint stores)."""
+        skip = self.frozen_prefixes()
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and ``normalization.json``."""
+        from safetensors.torch import save_file
+
+        norm = self._require_normalizer()
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.config.save(out / CONFIG_NAME)
+        norm.save(out / STATS_NAME)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
+        meta = {"format": CHECKPOINT_FORMAT, "stats_fingerprint": norm.fingerprint()}
+        save_file(tensors, str(out / WEIGHTS_NAME), metadata=meta)
+        return out
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        device: str | torch.device = "cpu",
+        encoder_paths: dict[str, str] | None = None,
+        encoders: dict[str, ImageEncoder] | None = None,
+    ) -> DexGraspVLAController:
+        """Load a checkpoint directory; frozen encoders come from their hub id / local path.
+
+        encoder_paths: ``{"head": DIR, "wrist": DIR}`` overrides the stored DINOv2 locations.
+        """
+        from safetensors import safe_open
+
+        src = Path(directory)
+        if not src.is_dir():
+            raise CheckpointError(f"controller checkpoint {src} is not a directory")
+        for name in (CONFIG_NAME, WEIGHTS_NAME):
+            if not (src / name).is_file():
+                raise CheckpointError(f"controller checkpoint {src} has no {name}")
+        if not (src / STATS_NAME).is_file():
+            raise CheckpointError(
+                f"controller checkpoint {src} has no normalisation statistics ({STATS_NAME}). "
+                "A controller cannot run without the statistics of its training data: copy "
+                f"{STATS_NAME} from the training output directory, or refit them on the same "
+                "demonstrations with Normalizer.fit(store) and save them there."
+            )
+        config = ControllerConfig.load(src / CONFIG_NAME)
+        for cam, path in (encoder_paths or {}).items():
+            getattr(config, f"{cam}_encoder").pretrained = path
+        normalizer = Normalizer.load(src / STATS_NAME)
+        with safe_open(str(src / WEIGHTS_NAME), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{src / WEIGHTS_NAME} is not a {CHECKPOINT_FORMAT} file")
+        if meta.get("stats_fingerprint") != normalizer.fingerprint():
+            raise CheckpointError(
+                f"{src / STATS_NAME} does not match the statistics this model was trained with "
+                "(fingerprint differs); restore the original file from the training output"
+            )
+        model = cls(config, normalizer=normalizer, encoders=encoders)
+        expected = set(model.trainable_state_dict())
+        missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{src / WEIGHTS_NAME} does not match its config: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+        try:
+            model.load_state_dict(tensors, strict=False)
+        except RuntimeError as err:
+            raise CheckpointError(f"{src / WEIGHTS_NAME}: {err}") from err
+        return model.to(device).eval()
+
+    def describe(self) -> str:
+        """One line with the parameter counts, for logs."""
+        total = sum(p.numel() for p in self.parameters())
+        return json.dumps(
+            {"trainable_params": self.num_trainable_parameters(), "total_params": total}
+        )

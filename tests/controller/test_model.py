@@ -1,0 +1,110 @@
+"""Policy shapes, the condition KV cache, the action queue and bf16 autocast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import IMG, tiny_config
+
+from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+from dexgrasp.vla.controller.dit import DiT
+from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController
+from dexgrasp.vla.controller.normalize import Normalizer
+
+
+def make_policy(**overrides) -> DexGraspVLAController:
+    rng = np.random.default_rng(1)
+    norm = Normalizer.from_arrays(rng.normal(size=(40, 13)), rng.normal(size=(40, 13)))
+    return DexGraspVLAController(tiny_config(**overrides), norm)
+
+
+def make_batch(b: int = 3, horizon: int = 16) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(b)
+    return {
+        OBS_HEAD: torch.randint(0, 256, (b, IMG, IMG, 3), dtype=torch.uint8, generator=g),
+        OBS_WRIST: torch.randint(0, 256, (b, 48, 40, 3), dtype=torch.uint8, generator=g),
+        OBS_MASK: (torch.rand(b, IMG, IMG, generator=g) > 0.7).to(torch.uint8),
+        OBS_STATE: torch.randn(b, 13, generator=g),
+        ACTION: torch.randn(b, horizon, 13, generator=g),
+    }
+
+
+def test_forward_and_chunk_shapes():
+    policy = make_policy()
+    loss, info = policy(make_batch())
+    assert loss.ndim == 0 and torch.isfinite(loss) and info["loss"] == pytest.approx(float(loss.detach()))
+    loss.backward()
+    assert all(p.grad is not None for p in policy.dit.parameters())
+    policy.eval()
+    chunk = policy.predict_action_chunk(make_batch())
+    assert chunk.shape == (3, 16, 13) and chunk.dtype == torch.float32
+    assert policy.encode_observation(make_batch(2)).shape == (2, policy.config.n_obs_tokens, 32)
+
+
+def test_wrong_action_shape_is_refused():
+    with pytest.raises(ValueError, match="action"):
+        make_policy()(make_batch(horizon=10))
+
+
+def test_cached_equals_uncached_fp32():
+    torch.manual_seed(0)
+    dit = DiT(13, 16, n_obs_tokens=40, dim=64, layers=3, heads=4, attn_dropout=0.1).eval()
+    obs = torch.randn(2, 40, 64)
+    x = torch.randn(2, 16, 13)
+    with torch.inference_mode():
+        cache = dit.build_cache(obs)
+        for step in (49, 17, 0):  # the cache is reused across steps
+            t = torch.full((2,), step)
+            torch.testing.assert_close(dit.forward_cached(x, t, cache), dit(x, t, obs), atol=1e-5, rtol=0)
+
+
+def test_cached_and_uncached_chunks_agree():
+    policy = make_policy().eval()
+    batch = make_batch(2)
+    out = []
+    for cached in (True, False):
+        policy.use_kv_cache = cached
+        out.append(policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(3)))
+    torch.testing.assert_close(out[0], out[1], atol=1e-4, rtol=0)
+
+
+def test_select_action_runs_the_receding_horizon(monkeypatch):
+    policy = make_policy().eval()
+    calls = []
+    real = policy.predict_action_chunk
+
+    def counting(obs, generator=None):
+        calls.append(1)
+        return real(obs, generator)
+
+    monkeypatch.setattr(policy, "predict_action_chunk", counting)
+    obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}  # env-style, unbatched
+    actions = [policy.select_action(obs) for _ in range(9)]
+    assert all(a.shape == (13,) for a in actions)
+    assert len(calls) == 3  # n_action_steps = 4: new chunks at steps 0, 4, 8
+    policy.reset()
+    policy.select_action(obs)
+    assert len(calls) == 4
+
+
+def test_bf16_autocast_close_to_fp32():
+    policy = make_policy().eval()
+    batch = make_batch(2)
+    ref = policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(0))
+    policy.autocast_dtype = torch.bfloat16
+    low = policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(0))
+    span = policy.normalizer.k1_max - policy.normalizer.k1_min
+    err = ((low - ref).abs() / span).max()
+    assert err < 0.1, float(err)
+
+
+def test_missing_normalizer_and_observation_keys():
+    policy = DexGraspVLAController(tiny_config())
+    with pytest.raises(CheckpointError, match="normalisation"):
+        policy(make_batch())
+    policy = make_policy().eval()
+    batch = make_batch(1)
+    del batch[OBS_MASK]
+    with pytest.raises(KeyError, match="mask"):
+        policy.predict_action_chunk(batch)

@@ -1,0 +1,74 @@
+"""Training samples: labels on answers only, contact-position dropout, collation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dexgrasp.dexter.data import DexterDataset, as_sample, collate, contact_points
+
+
+def _ds(model, data, **kw):
+    objects, samples = data
+    return DexterDataset(objects, samples, model.tokenizer, model.num_point_tokens, **kw)
+
+
+def test_labels_cover_only_the_answer(model, data):
+    item = _ds(model, data, contact_dropout=0.0)[0]
+    tok = model.tokenizer
+    ids, labels = item["input_ids"].tolist(), item["labels"].tolist()
+    start = ids.index(tok.contact_start_id)
+    assert all(x == -100 for x in labels[:start])
+    assert labels[start:] == ids[start:] and ids[-1] == tok.im_end_id
+
+
+def test_dropout_keeps_links_and_drops_positions(model, data):
+    tok = model.tokenizer
+    pos, links = set(tok.pos_ids.tolist()), set(tok.link_ids.tolist())
+    always = _ds(model, data, contact_dropout=1.0)
+    never = _ds(model, data, contact_dropout=0.0)
+    half = _ds(model, data, contact_dropout=0.5)
+    n_dropped = 0
+    for i in range(len(always)):
+        a, k = always[i]["input_ids"].tolist(), never[i]["input_ids"].tolist()
+        assert not pos & set(a)  # every position gone
+        assert [t for t in a if t in links] == [t for t in k if t in links]  # same links, same order
+        assert len(pos & set(k)) > 0
+        n_dropped += not pos & set(half[i]["input_ids"].tolist())
+    assert 0 < n_dropped < len(half)
+
+
+def test_eval_mode_is_deterministic_and_not_dropped(model, data):
+    ds = _ds(model, data, contact_dropout=1.0, train=False)
+    a, b = ds[1]["input_ids"], ds[1]["input_ids"]
+    assert torch.equal(a, b) and set(model.tokenizer.pos_ids.tolist()) & set(a.tolist())
+
+
+def test_action_only_samples(model, data):
+    item = _ds(model, data, action_only=True)[0]
+    assert model.tokenizer.contact_start_id not in item["input_ids"].tolist()
+
+
+def test_collate_pads_right(model, data):
+    ds = _ds(model, data)
+    items = [ds[0], ds[5]]
+    b = collate(items, model.tokenizer.pad_id)
+    n = max(len(x["input_ids"]) for x in items)
+    assert b["input_ids"].shape == (2, n) and b["points"].shape == (2, 512, 3)
+    k = len(items[0]["input_ids"])
+    assert b["attention_mask"][0].sum() == k and (b["labels"][0, k:] == -100).all()
+
+
+def test_records_are_validated(data):
+    s = as_sample({"object_id": "a", "grasp": np.zeros(28), "contacts": {"rh_palm": [0, 0, 0]},
+                   "instructions": "hold it"})
+    assert s.contacts["rh_palm"].shape == (1, 3) and s.instructions == ["hold it"]
+    assert contact_points([s]).shape == (1, 3)
+    with pytest.raises(ValueError, match="no instruction"):
+        as_sample({"object_id": "a", "grasp": np.zeros(28), "contacts": {}, "instructions": []})
+    with pytest.raises(KeyError, match="grasp"):
+        as_sample({"object_id": "a", "contacts": {}, "instructions": ["x"]})
+    objects, samples = data
+    with pytest.raises(KeyError, match="unknown objects"):
+        DexterDataset({}, samples, None, 4)
