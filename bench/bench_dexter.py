@@ -61,7 +61,9 @@ def bench_speed(model: DexterModel, n: int, repeats: int, device: str) -> dict:
     kw = {"temperature": 1.0, "top_p": 0.9}
 
     def run(batching: str, k: int, seed: int):
-        out = generate_grasps(model, pts, "grasp the bottle body", n=k, batching=batching, seed=seed, **kw)
+        out = generate_grasps(
+            model, pts, "grasp the bottle body", n=k, batching=batching, seed=seed, **kw
+        )
         assert all(o.ok for o in out)
 
     run("shared", 2, 0)  # warm-up (allocations, kernels)
@@ -83,7 +85,9 @@ def bench_speed(model: DexterModel, n: int, repeats: int, device: str) -> dict:
     }
 
 
-def bench_decode_rate(model: DexterModel, samples: int, batch: int, objects: list[np.ndarray]) -> dict:
+def bench_decode_rate(
+    model: DexterModel, samples: int, batch: int, objects: list[np.ndarray]
+) -> dict:
     """Fraction of samples that decode, constrained vs unconstrained (same prompts and seeds)."""
     rows = {}
     for constrained in (True, False):
@@ -107,7 +111,9 @@ def bench_decode_rate(model: DexterModel, samples: int, batch: int, objects: lis
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--configs", default="tiny,paper")
     ap.add_argument("-n", type=int, default=8, help="grasps per object")
@@ -116,21 +122,27 @@ def main() -> None:
     ap.add_argument("--decode-samples", type=int, default=1000)
     ap.add_argument("--model", default=None, help="trained model for the decode-rate test")
     ap.add_argument("--data", default=None, help="grasp dataset (objects for the decode-rate test)")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default 1 on CPU)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads or not args.device.startswith("cuda"):
+        torch.set_num_threads(args.threads or 1)  # 1 thread: robust on a shared 2-core machine
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     results = {
         "device": args.device,
-        "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "dtype": str(dtype),
         "configs": {},
     }
-    print(f"DextER benchmark on {results['device_name']} ({args.device}, {dtype}, {results['threads']} threads)")
-    print(f"{'config':8} {'params':>8} {'shared g/s':>11} {'1-by-1 g/s':>11} {'speed-up':>9} {'1 grasp s':>10}")
+    print(
+        f"DextER benchmark on {results['device_name']} ({args.device}, {dtype}, {results['threads']} threads)"
+    )
+    print(
+        f"{'config':8} {'params':>8} {'shared g/s':>11} {'1-by-1 g/s':>11} {'speed-up':>9} {'1 grasp s':>10}"
+    )
     for name in [c for c in args.configs.split(",") if c]:
         model = random_model(name, args.device, dtype)
         params = sum(p.numel() for p in model.parameters())

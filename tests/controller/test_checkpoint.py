@@ -34,7 +34,9 @@ def test_round_trip_gives_identical_actions(tmp_path):
 def test_checkpoint_without_statistics_is_refused(tmp_path):
     make_policy().save_pretrained(tmp_path / "ckpt")
     (tmp_path / "ckpt" / "normalization.json").unlink()
-    with pytest.raises(CheckpointError, match=r"no normalisation statistics \(normalization.json\)"):
+    with pytest.raises(
+        CheckpointError, match=r"no normalisation statistics \(normalization.json\)"
+    ):
         DexGraspVLAController.from_pretrained(tmp_path / "ckpt")
 
 
@@ -110,6 +112,8 @@ def test_missing_dinov2_weights_say_how_to_supply_them(tmp_path, tiny_dinov2_dir
 
 
 def test_dinov2_feature_dim_mismatch_is_refused(tiny_dinov2_dir):
-    enc = EncoderConfig(kind="dinov2", pretrained=str(tiny_dinov2_dir), feature_dim=768, patch_size=14)
+    enc = EncoderConfig(
+        kind="dinov2", pretrained=str(tiny_dinov2_dir), feature_dim=768, patch_size=14
+    )
     with pytest.raises(EncoderWeightsError, match="hidden_size=32"):
         DexGraspVLAController(tiny_config(image_size=28, head_encoder=enc, wrist_encoder=enc))

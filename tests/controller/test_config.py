@@ -62,11 +62,30 @@ def test_paper_config_has_163m_trainable_parameters():
 
     cfg = ControllerConfig.preset("paper")
     with torch.device("meta"):
-        base = Dinov2Model(Dinov2Config(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                                        intermediate_size=3072, image_size=518, patch_size=14))
-        large = Dinov2Model(Dinov2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                         intermediate_size=4096, image_size=518, patch_size=14))
-        encoders = {"head": DinoV2Encoder(cfg.head_encoder, base), "wrist": DinoV2Encoder(cfg.wrist_encoder, large)}
+        base = Dinov2Model(
+            Dinov2Config(
+                hidden_size=768,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                intermediate_size=3072,
+                image_size=518,
+                patch_size=14,
+            )
+        )
+        large = Dinov2Model(
+            Dinov2Config(
+                hidden_size=1024,
+                num_hidden_layers=24,
+                num_attention_heads=16,
+                intermediate_size=4096,
+                image_size=518,
+                patch_size=14,
+            )
+        )
+        encoders = {
+            "head": DinoV2Encoder(cfg.head_encoder, base),
+            "wrist": DinoV2Encoder(cfg.wrist_encoder, large),
+        }
         model = DexGraspVLAController(cfg, None, encoders=encoders)
     trainable = model.num_trainable_parameters()
     assert abs(trainable - 163e6) / 163e6 < 0.05, trainable

@@ -61,7 +61,9 @@ def test_feature_cache_views_and_validation(tmp_path, tiny_dinov2_dir):  # noqa:
             w.add_episode(frames, {})
     cfg = _dino_config(tiny_dinov2_dir)
     policy = DexGraspVLAController(cfg, make_policy().normalizer).eval()
-    cache = FeatureCache.build(tmp_path / "cache", policy, store_path, n_views=3, batch_size=4, progress=False)
+    cache = FeatureCache.build(
+        tmp_path / "cache", policy, store_path, n_views=3, batch_size=4, progress=False
+    )
     assert cache.arrays["head"].shape == (11, 3, 4, 32)
     # view 0 is the un-augmented encoder output
     img = torch.from_numpy(np.asarray(policy_store_frame(store_path, OBS_HEAD, 7)))[None]
@@ -70,7 +72,9 @@ def test_feature_cache_views_and_validation(tmp_path, tiny_dinov2_dir):  # noqa:
     np.testing.assert_allclose(cache.get("head", 7, 0), ref.numpy(), atol=2e-2, rtol=1e-2)
     assert not np.allclose(cache.get("head", 7, 1), cache.get("head", 7, 0))
     # a dataset on the cache serves features instead of images; views vary with the epoch
-    ds = ControllerDataset(store_path, 16, feature_cache=FeatureCache.open(tmp_path / "cache", cfg, store_path))
+    ds = ControllerDataset(
+        store_path, 16, feature_cache=FeatureCache.open(tmp_path / "cache", cfg, store_path)
+    )
     item = ds[3]
     assert "observation.features.head" in item and OBS_HEAD not in item
     seen = set()

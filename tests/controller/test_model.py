@@ -33,7 +33,11 @@ def make_batch(b: int = 3, horizon: int = 16) -> dict[str, torch.Tensor]:
 def test_forward_and_chunk_shapes():
     policy = make_policy()
     loss, info = policy(make_batch())
-    assert loss.ndim == 0 and torch.isfinite(loss) and info["loss"] == pytest.approx(float(loss.detach()))
+    assert (
+        loss.ndim == 0
+        and torch.isfinite(loss)
+        and info["loss"] == pytest.approx(float(loss.detach()))
+    )
     loss.backward()
     assert all(p.grad is not None for p in policy.dit.parameters())
     policy.eval()
@@ -56,7 +60,9 @@ def test_cached_equals_uncached_fp32():
         cache = dit.build_cache(obs)
         for step in (49, 17, 0):  # the cache is reused across steps
             t = torch.full((2,), step)
-            torch.testing.assert_close(dit.forward_cached(x, t, cache), dit(x, t, obs), atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                dit.forward_cached(x, t, cache), dit(x, t, obs), atol=1e-5, rtol=0
+            )
 
 
 def test_cached_and_uncached_chunks_agree():

@@ -26,14 +26,26 @@ def _store(tmp_path, episodes):
     path = tmp_path / "s.zarr"
     with EpisodeWriter(path) as w:
         for i, ep in enumerate(episodes):
-            w.add_episode(ep, {"split": "val" if i == 2 else "train", "seed": i,
-                               "objects": ["mug", "can"], "target": i % 2})
+            w.add_episode(
+                ep,
+                {
+                    "split": "val" if i == 2 else "train",
+                    "seed": i,
+                    "objects": ["mug", "can"],
+                    "target": i % 2,
+                },
+            )
     return path
 
 
 def test_inspect_prints_summary_and_sheet(tmp_path, episodes, capsys):
     path = _store(tmp_path, episodes)
-    assert _run(["inspect", str(path), "--episode", "1", "--out", str(tmp_path / "o"), "--frames", "3"]) == 0
+    assert (
+        _run(
+            ["inspect", str(path), "--episode", "1", "--out", str(tmp_path / "o"), "--frames", "3"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "episodes 3" in out and "frames 15" in out
     assert "observation.images.head" in out and "(16, 16, 3)" in out

@@ -21,7 +21,9 @@ def _write(path, episodes, metas=None):
 
 
 def test_round_trip_and_random_access(tmp_path, episodes):
-    metas = [{"split": "train", "seed": np.int64(i), "objects": ["mug"], "target": 0} for i in range(3)]
+    metas = [
+        {"split": "train", "seed": np.int64(i), "objects": ["mug"], "target": 0} for i in range(3)
+    ]
     metas[2]["split"] = "val"
     store = EpisodeStore(_write(tmp_path / "s.zarr", episodes, metas))
     assert len(store) == 3
@@ -37,7 +39,9 @@ def test_round_trip_and_random_access(tmp_path, episodes):
     assert store.meta(1) == {"split": "train", "seed": 1, "objects": ["mug"], "target": 0}
     assert store.episodes_where(split="val") == [2]
     np.testing.assert_array_equal(store.frame(OBS_HEAD, 5), episodes[1][OBS_HEAD][1])
-    np.testing.assert_array_equal(store.slice(ACTION, 3, 6), np.concatenate([e[ACTION] for e in episodes])[3:6])
+    np.testing.assert_array_equal(
+        store.slice(ACTION, 3, 6), np.concatenate([e[ACTION] for e in episodes])[3:6]
+    )
     assert store.episode_of(9) == 2 and store.episode_bounds(1) == (4, 9)
     assert store.frame_shape(OBS_MASK) == (16, 16)
     with pytest.raises(IndexError):
@@ -194,3 +198,51 @@ def test_not_a_store(tmp_path):
     root.require_group("meta")
     with pytest.raises(StoreError, match="neither"):
         EpisodeStore(tmp_path / "other.zarr")
+
+
+def test_store_pickles_by_path(tmp_path, episodes):
+    import pickle
+
+    store = EpisodeStore(_write(tmp_path / "s.zarr", episodes))
+    clone = pickle.loads(pickle.dumps(store))
+    assert len(pickle.dumps(store)) < 1000  # the path, not the data
+    np.testing.assert_array_equal(clone.frame(OBS_HEAD, 7), store.frame(OBS_HEAD, 7))
+
+
+def test_package_import_does_not_load_zarr():
+    import subprocess
+    import sys
+
+    code = "import sys, dexgrasp.data; print('zarr' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("codec", ["zstd-fast", "lz4", "none"])
+def test_image_codecs_round_trip(tmp_path, episodes, codec):
+    path = tmp_path / "s.zarr"
+    with EpisodeWriter(path, image_codec=codec) as w:
+        w.add_episode(episodes[0], {})
+    np.testing.assert_array_equal(EpisodeStore(path).episode(0)[OBS_HEAD], episodes[0][OBS_HEAD])
+    with pytest.raises(ValueError, match="image codec"):
+        EpisodeWriter(tmp_path / "t.zarr", image_codec="bz2")
+
+
+def test_slices_across_episode_boundaries(tmp_path):
+    """Random episode lengths: global slices equal the concatenation, ends are cumulative."""
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 40, size=12)
+    actions = [rng.normal(size=(n, 13)).astype(np.float32) for n in lengths]
+    with EpisodeWriter(tmp_path / "s.zarr") as w:
+        for a in actions:
+            w.add_episode({ACTION: a}, {})
+    store = EpisodeStore(tmp_path / "s.zarr")
+    flat = np.concatenate(actions)
+    assert store.episode_ends.tolist() == np.cumsum(lengths).tolist()
+    for a, b in rng.integers(0, len(flat), size=(20, 2)):
+        a, b = sorted((int(a), int(b)))
+        np.testing.assert_array_equal(store.slice(ACTION, a, b), flat[a:b])
+    for t in rng.integers(0, len(flat), size=20):
+        i = store.episode_of(int(t))
+        start, stop = store.episode_bounds(i)
+        assert start <= t < stop

@@ -22,7 +22,9 @@ def store(tmp_path):
             state = rng.normal(size=(t, 13)).astype(np.float32) * np.arange(1, 14) + 3
             state[:, 4] = 0.25  # a constant joint: zero range
             action = rng.uniform(-2, 5, size=(t, 13)).astype(np.float32)
-            w.add_episode({OBS_STATE: state, ACTION: action}, {"split": "val" if i == 4 else "train"})
+            w.add_episode(
+                {OBS_STATE: state, ACTION: action}, {"split": "val" if i == 4 else "train"}
+            )
     return EpisodeStore(tmp_path / "s.zarr")
 
 
@@ -105,13 +107,17 @@ def test_load_validation(store, tmp_path):
 
     tensors = load_file(str(path))
     tensors["action/mean"][3] = np.nan
-    save_file(tensors, str(tmp_path / "nan.safetensors"), metadata={"format": "dexgrasp.normalization"})
+    save_file(
+        tensors, str(tmp_path / "nan.safetensors"), metadata={"format": "dexgrasp.normalization"}
+    )
     with pytest.raises(NormalizationError, match="'action' mean contains NaN"):
         NormalizationStats.load(tmp_path / "nan.safetensors")
 
     del tensors["action/q99"]
     tensors["action/mean"][3] = 0
-    save_file(tensors, str(tmp_path / "gap.safetensors"), metadata={"format": "dexgrasp.normalization"})
+    save_file(
+        tensors, str(tmp_path / "gap.safetensors"), metadata={"format": "dexgrasp.normalization"}
+    )
     with pytest.raises(NormalizationError, match="lacks statistics \\['q99'\\]"):
         NormalizationStats.load(tmp_path / "gap.safetensors")
 

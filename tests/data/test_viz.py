@@ -37,7 +37,9 @@ def test_write_mp4_is_h264_yuv420p(tmp_path):
 
     write_mp4(tmp_path / "a.mp4", _frames(3, 16, 16))
     info = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(tmp_path / "a.mp4")], capture_output=True, text=True
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(tmp_path / "a.mp4")],
+        capture_output=True,
+        text=True,
     ).stderr
     assert "h264" in info and "yuv420p" in info
 
@@ -48,7 +50,9 @@ def test_write_mp4_rejects_bad_frames(tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         write_mp4(tmp_path / "b.mp4", [np.zeros((8, 8, 3), np.float32)])
     with pytest.raises(ValueError, match="differs"):
-        write_mp4(tmp_path / "c.mp4", [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)])
+        write_mp4(
+            tmp_path / "c.mp4", [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)]
+        )
     assert not (tmp_path / "c.mp4").exists()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dexgrasp.dexter.config import DexterConfig, TINY_ARCH
+from dexgrasp.dexter.config import TINY_ARCH, DexterConfig
 from dexgrasp.dexter.data import GraspSample
 from dexgrasp.dexter.point_encoder import PointEncoderConfig
 from dexgrasp.grasps.conventions import GRASP_DIM, LINK_NAMES
@@ -16,8 +16,14 @@ torch.set_num_threads(1)
 
 def micro_config(**overrides) -> DexterConfig:
     """A very small model for fast tests."""
-    arch = dict(TINY_ARCH, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2)
+    arch = dict(
+        TINY_ARCH,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     pe = PointEncoderConfig(num_points=256, num_groups=8, group_size=16, dim=32, depth=1, heads=2)
     return DexterConfig(llm_arch=arch, point_encoder=pe, **overrides)
 
@@ -36,8 +42,14 @@ def synthetic_data(n_objects: int = 3, per_object: int = 4, n_points: int = 512,
             grasp = rng.normal(scale=0.3, size=GRASP_DIM)
             grasp[:3] = radii * (1.5 + 0.1 * g)
             links = rng.choice(LINK_NAMES, size=3, replace=False)
-            contacts = {str(k): pts[rng.integers(n_points, size=1 + (i == 0))] for i, k in enumerate(links)}
-            samples.append(GraspSample(oid, grasp, contacts, [f"grasp object {o} with hand pose {g}", "hold it"]))
+            contacts = {
+                str(k): pts[rng.integers(n_points, size=1 + (i == 0))] for i, k in enumerate(links)
+            }
+            samples.append(
+                GraspSample(
+                    oid, grasp, contacts, [f"grasp object {o} with hand pose {g}", "hold it"]
+                )
+            )
     return objects, samples
 
 

@@ -33,7 +33,9 @@ def test_dropout_keeps_links_and_drops_positions(model, data):
     for i in range(len(always)):
         a, k = always[i]["input_ids"].tolist(), never[i]["input_ids"].tolist()
         assert not pos & set(a)  # every position gone
-        assert [t for t in a if t in links] == [t for t in k if t in links]  # same links, same order
+        assert [t for t in a if t in links] == [
+            t for t in k if t in links
+        ]  # same links, same order
         assert len(pos & set(k)) > 0
         n_dropped += not pos & set(half[i]["input_ids"].tolist())
     assert 0 < n_dropped < len(half)
@@ -61,8 +63,14 @@ def test_collate_pads_right(model, data):
 
 
 def test_records_are_validated(data):
-    s = as_sample({"object_id": "a", "grasp": np.zeros(28), "contacts": {"rh_palm": [0, 0, 0]},
-                   "instructions": "hold it"})
+    s = as_sample(
+        {
+            "object_id": "a",
+            "grasp": np.zeros(28),
+            "contacts": {"rh_palm": [0, 0, 0]},
+            "instructions": "hold it",
+        }
+    )
     assert s.contacts["rh_palm"].shape == (1, 3) and s.instructions == ["hold it"]
     assert contact_points([s]).shape == (1, 3)
     with pytest.raises(ValueError, match="no instruction"):

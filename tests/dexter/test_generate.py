@@ -24,13 +24,21 @@ def test_constrained_decoding_on_random_model_always_decodes(model, data):
 
 def test_steering_keeps_given_contacts(model, data):
     tok = model.tokenizer
-    given = [("rh_thdistal", (0.01, -0.02, 0.03)), ("rh_ffdistal", None), ("rh_mfdistal", (0, 0, 0.02))]
+    given = [
+        ("rh_thdistal", (0.01, -0.02, 0.03)),
+        ("rh_ffdistal", None),
+        ("rh_mfdistal", (0, 0, 0.02)),
+    ]
     out = generate_grasps(model, data[0]["obj1"], "hold it", n=16, contacts=given, seed=1)
     for o in out:
         assert o.ok
         assert o.contact_links[:3] == ["rh_ffdistal", "rh_mfdistal", "rh_thdistal"]  # hand order
-        assert np.all(np.abs(o.contacts["rh_thdistal"][0] - given[0][1]) <= tok.pos_bin_width / 2 + 1e-9)
-        assert np.all(np.abs(o.contacts["rh_mfdistal"][0] - given[2][1]) <= tok.pos_bin_width / 2 + 1e-9)
+        assert np.all(
+            np.abs(o.contacts["rh_thdistal"][0] - given[0][1]) <= tok.pos_bin_width / 2 + 1e-9
+        )
+        assert np.all(
+            np.abs(o.contacts["rh_mfdistal"][0] - given[2][1]) <= tok.pos_bin_width / 2 + 1e-9
+        )
         assert o.contacts["rh_ffdistal"].shape == (0, 3)
         assert len(set(o.contact_links)) == len(o.contact_links)  # max one block per link
     with pytest.raises(ValueError, match="unknown hand link"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 
 import numpy as np
 import pytest
@@ -21,7 +20,9 @@ from dexgrasp.dexter.point_encoder import (
 
 def _batch(model, data, n=2, dropout=0.0):
     objects, samples = data
-    ds = DexterDataset(objects, samples[:n], model.tokenizer, model.num_point_tokens, dropout, train=False)
+    ds = DexterDataset(
+        objects, samples[:n], model.tokenizer, model.num_point_tokens, dropout, train=False
+    )
     return collate([ds[i] for i in range(n)], model.tokenizer.pad_id)
 
 

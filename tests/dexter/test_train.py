@@ -20,8 +20,16 @@ def test_schedule():
 
 def test_train_saves_and_resumes(model, data, tmp_path):
     objects, samples = data
-    cfg = TrainConfig(output_dir=str(tmp_path), steps=30, batch_size=4, lr=2e-3, warmup_steps=5,
-                      save_every=20, log_every=10, contact_dropout=0.5)
+    cfg = TrainConfig(
+        output_dir=str(tmp_path),
+        steps=30,
+        batch_size=4,
+        lr=2e-3,
+        warmup_steps=5,
+        save_every=20,
+        log_every=10,
+        contact_dropout=0.5,
+    )
     summary = train(model, objects, samples, cfg, progress=False)
     assert summary["steps"] == 30
     log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]

@@ -23,7 +23,9 @@ def dexgys_dir(tmp_path):
     root.mkdir()
     train = [dexgys_entry(i) for i in range(4)] + [dexgys_entry(9, "C20002", "bottle")]
     (root / "train_with_guide_v2.1.json").write_text(json.dumps(train))
-    (root / "test_with_guide_v2.1.json").write_text(json.dumps([dexgys_entry(5, "C30003", "knife")]))
+    (root / "test_with_guide_v2.1.json").write_text(
+        json.dumps([dexgys_entry(5, "C30003", "knife")])
+    )
     return root
 
 

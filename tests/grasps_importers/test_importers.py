@@ -135,8 +135,14 @@ def test_dexonomy_reads_types_objects_contacts(dexonomy_dir):
         ({"grasp_qpos": menagerie_qpos(), "obj_pose": np.zeros(6)}, "obj_pose"),
         ({"grasp_qpos": menagerie_qpos(), "obj_scale": -1.0}, "obj_scale"),
         ({"grasp_qpos": menagerie_qpos(), "squeeze_qpos": np.ones((2, 30))}, "squeeze_qpos"),
-        ({"grasp_qpos": menagerie_qpos(), "hand_contact_body_names": np.array(["wrist"]),
-          "obj_worldframe_contacts": np.zeros((1, 6))}, "wrist"),  # fmt: skip
+        (
+            {
+                "grasp_qpos": menagerie_qpos(),
+                "hand_contact_body_names": np.array(["wrist"]),
+                "obj_worldframe_contacts": np.zeros((1, 6)),
+            },
+            "wrist",
+        ),  # fmt: skip
     ],
 )
 def test_dexonomy_bad_files_name_the_field(tmp_path, data, field):

@@ -42,7 +42,10 @@ def test_template_annotator_content_and_determinism():
         assert "mug" in s
         assert not any(w in s.lower() for w in FINGER_WORDS)  # purpose only, no fingers
     # Different grasps get different wording somewhere.
-    others = {tuple(ann.annotate("mug", "handle", "tip_pinch", links, 3, key=k).physical) for k in range(6)}
+    others = {
+        tuple(ann.annotate("mug", "handle", "tip_pinch", links, 3, key=k).physical)
+        for k in range(6)
+    }
     assert len(others) > 1
     # Category/part specific purpose.
     c = ann.annotate("bottle", "cap", "tripod", ["rh_thdistal", "rh_ffdistal", "rh_mfdistal"])
@@ -83,8 +86,9 @@ def test_vlm_annotator_over_http(monkeypatch):
     obj = make_object("mug", 0)
     links = {"rh_thdistal": np.zeros((1, 3)), "rh_ffdistal": np.zeros((2, 3))}
     with LoopbackChatServer([Reply(text=good), Reply(text="no idea")]) as server:
-        cfg = OpenAIClientConfig(base_url=server.base_url, model="m", api_key_env="TEST_VLM_KEY",
-                                 max_retries=0)
+        cfg = OpenAIClientConfig(
+            base_url=server.base_url, model="m", api_key_env="TEST_VLM_KEY", max_retries=0
+        )
         client = OpenAICompatibleClient(cfg)
         ann = VLMAnnotator(client, render=_tiny_views, fallback=TemplateAnnotator())
         out = ann.annotate(obj, np.zeros(28), links, part="handle", grasp_type="tip_pinch")
@@ -97,7 +101,9 @@ def test_vlm_annotator_over_http(monkeypatch):
         # An unusable answer falls back to the template annotator.
         out2 = ann.annotate(obj, np.zeros(28), links, part="handle", grasp_type="tip_pinch")
         assert out2.source == "template-fallback" and "handle" in out2.physical[0]
-    strict = VLMAnnotator(type("C", (), {"chat": lambda self, m, **k: "nothing"})(), render=_tiny_views)
+    strict = VLMAnnotator(
+        type("C", (), {"chat": lambda self, m, **k: "nothing"})(), render=_tiny_views
+    )
     with pytest.raises(AnnotationError):
         strict.annotate(obj, np.zeros(28), ["rh_palm"])
     with pytest.raises(TypeError, match="chat"):

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 
-def register(top: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
+def register(
+    top: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]
+) -> None:
     """Add the data verbs to the `dexgrasp` command (see dexgrasp/cli.py)."""
     p = top.add_parser(
         "inspect",
@@ -50,7 +52,9 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = summarize(store)
-    print(json.dumps(summary, indent=1) if args.json else format_summary(summary, store, args.limit))
+    print(
+        json.dumps(summary, indent=1) if args.json else format_summary(summary, store, args.limit)
+    )
     if args.episode is None:
         if args.out is not None or args.video:
             print("error: --out/--video need --episode I", file=sys.stderr)
@@ -62,7 +66,9 @@ def _inspect(args: argparse.Namespace) -> int:
     out = args.out or Path(".")
     from dexgrasp.viz.images import save_png
 
-    path = save_png(out / f"episode_{args.episode:05d}.png", contact_sheet(store, args.episode, args.frames))
+    path = save_png(
+        out / f"episode_{args.episode:05d}.png", contact_sheet(store, args.episode, args.frames)
+    )
     print(f"wrote {path}")
     if args.video:
         path = _episode_video(store, args.episode, out / f"episode_{args.episode:05d}.mp4")
@@ -90,7 +96,9 @@ def _episode_video(store, episode: int, path: Path) -> Path:
             if OBS_WRIST in store.keys:
                 parts.append(store.frame(OBS_WRIST, t))
             h = max(p.shape[0] for p in parts)
-            yield np.concatenate([np.pad(p, ((0, h - p.shape[0]), (0, 0), (0, 0))) for p in parts], 1)
+            yield np.concatenate(
+                [np.pad(p, ((0, h - p.shape[0]), (0, 0), (0, 0))) for p in parts], 1
+            )
 
     write_mp4(path, frames())
     return path

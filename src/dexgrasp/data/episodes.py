@@ -60,17 +60,29 @@ def _zarr() -> Any:
     try:
         import zarr
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the episode store needs zarr: pip install 'dexgrasp[sim]'"
-        ) from err
+        raise ImportError("the episode store needs zarr: pip install 'dexgrasp[sim]'") from err
     return zarr
 
 
-def image_compressor() -> Any:
-    """Blosc/zstd, level 3, bit-shuffled: the compressor for image and mask chunks."""
+IMAGE_CODECS = ("zstd", "zstd-fast", "lz4", "none")
+
+
+def image_compressor(codec: str = "zstd") -> Any:
+    """Compressor for image and mask chunks (Blosc, bit-shuffled).
+
+    ``zstd``: level 3, the default; ``zstd-fast``: level 1, faster writes, slightly larger;
+    ``lz4``: fastest, least compression; ``none``: raw bytes. Bit shuffling compresses
+    camera images better *and* faster than no shuffle here; ``bench/bench_store.py``
+    measures the trade-off.
+    """
     import numcodecs
 
-    return numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
+    if codec not in IMAGE_CODECS:
+        raise ValueError(f"image codec must be one of {IMAGE_CODECS}, got {codec!r}")
+    if codec == "none":
+        return None
+    cname, level = {"zstd": ("zstd", 3), "zstd-fast": ("zstd", 1), "lz4": ("lz4", 5)}[codec]
+    return numcodecs.Blosc(cname=cname, clevel=level, shuffle=numcodecs.Blosc.BITSHUFFLE)
 
 
 def _lowdim_compressor() -> Any:
@@ -84,7 +96,9 @@ def _open_group(path: Path, mode: str) -> Any:
     try:
         return zarr.open_group(str(path), mode=mode)
     except Exception as err:  # zarr raises several types for "not a group"
-        raise StoreError(f"{path}: not a readable zarr group ({type(err).__name__}: {err})") from err
+        raise StoreError(
+            f"{path}: not a readable zarr group ({type(err).__name__}: {err})"
+        ) from err
 
 
 def _get(group: Any, name: str, where: str) -> Any:
@@ -149,7 +163,9 @@ class EpisodeStore:
                 f"episode {meta_arr.shape[0]} of {num} has no metadata (truncated store)"
             )
         texts = meta_arr[:num] if num else []
-        self._meta = [decode_meta(t, f"episode {i}, meta/episode_meta") for i, t in enumerate(texts)]
+        self._meta = [
+            decode_meta(t, f"episode {i}, meta/episode_meta") for i, t in enumerate(texts)
+        ]
         keys = attrs.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise StoreError(f"{self.path}: root attribute 'keys' is missing or not a list")
@@ -189,7 +205,9 @@ class EpisodeStore:
     def _read_ends(self, meta: Any, num: int) -> np.ndarray:
         arr = _get(meta, "episode_ends", f"{self.path}/meta")
         if arr.ndim != 1 or arr.dtype.kind not in "iu":
-            raise StoreError(f"{self.path}: meta/episode_ends is {arr.shape} {arr.dtype}, expected (E,) int")
+            raise StoreError(
+                f"{self.path}: meta/episode_ends is {arr.shape} {arr.dtype}, expected (E,) int"
+            )
         if arr.shape[0] < num:
             raise StoreError(
                 f"{self.path}: meta/episode_ends has {arr.shape[0]} entries but {num} episodes "
@@ -220,6 +238,13 @@ class EpisodeStore:
                     f"{self.path}: episode {ep}, {prefix}{name}: array has {arr.shape[0]} frames "
                     f"but the episodes end at {need} (truncated store)"
                 )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # zarr handles are not shared across processes (DataLoader workers): reopen by path
+        return {"path": str(self.path)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -323,10 +348,14 @@ class EpisodeWriter:
 
     Args:
         path: store directory (conventionally ``*.zarr``).
+        image_codec: compression of image/mask chunks of a new store (`IMAGE_CODECS`);
+            an existing store keeps the codec it was created with.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, image_codec: str = "zstd") -> None:
         self.path = Path(path)
+        image_compressor(image_codec)  # validate early
+        self._image_codec = image_codec
         if not self.path.exists() or (self.path.is_dir() and not any(self.path.iterdir())):
             self._create()
         if not (self.path / ".zgroup").is_file():
@@ -377,7 +406,9 @@ class EpisodeWriter:
         if self._num == 0:
             self._reset_data()  # an unfinished first episode may have left anything
         else:
-            self._schema = {k: (store.frame_shape(k), str(store._sources[k][0].dtype)) for k in store.keys}
+            self._schema = {
+                k: (store.frame_shape(k), str(store._sources[k][0].dtype)) for k in store.keys
+            }
             self._truncate()
 
     def _reset_data(self) -> None:
@@ -405,7 +436,9 @@ class EpisodeWriter:
         """Frames committed so far (all episodes)."""
         return self._frames
 
-    def add_episode(self, frames: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> int:
+    def add_episode(
+        self, frames: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None
+    ) -> int:
         """Validate, write and commit one episode; returns its index.
 
         Args:
@@ -445,7 +478,7 @@ class EpisodeWriter:
                 shape=(0, *x.shape[1:]),
                 chunks=(1, *x.shape[1:]) if image else (LOWDIM_CHUNK, *x.shape[1:]),
                 dtype=x.dtype,
-                compressors=image_compressor() if image else _lowdim_compressor(),
+                compressors=image_compressor(self._image_codec) if image else _lowdim_compressor(),
                 fill_value=0,
             )
         self._root.attrs["keys"] = list(arrays)

@@ -84,7 +84,10 @@ def contact_sheet(store: EpisodeStore, episode: int, num_frames: int = 8) -> np.
     if OBS_HEAD in store.keys:
         heads = [store.frame(OBS_HEAD, int(t)) for t in steps]
         if OBS_MASK in store.keys:
-            heads = [overlay_mask(h, store.frame(OBS_MASK, int(t)), alpha=0.45) for h, t in zip(heads, steps)]
+            heads = [
+                overlay_mask(h, store.frame(OBS_MASK, int(t)), alpha=0.45)
+                for h, t in zip(heads, steps)
+            ]
         rows.append(heads)
         names.append("head")
     if OBS_WRIST in store.keys:

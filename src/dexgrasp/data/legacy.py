@@ -36,9 +36,7 @@ def is_legacy_layout(data_keys: Iterable[str]) -> bool:
 
 def _channels_last(raw_shape: tuple[int, ...], channels: int) -> bool:
     """Whether (T, H, W, C) (True) or (T, C, H, W) (False) for a stored image array."""
-    if len(raw_shape) == 4 and raw_shape[-1] != channels and raw_shape[1] == channels:
-        return False
-    return True
+    return not (len(raw_shape) == 4 and raw_shape[-1] != channels and raw_shape[1] == channels)
 
 
 def _binarise(mask: np.ndarray) -> np.ndarray:
@@ -60,13 +58,19 @@ def legacy_sources(data_shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tupl
             sources[OBS_HEAD] = (RGBM, lambda r: np.ascontiguousarray(r[..., :3]))
             sources[OBS_MASK] = (RGBM, lambda r: _binarise(r[..., 3]))
         else:
-            sources[OBS_HEAD] = (RGBM, lambda r: np.ascontiguousarray(r[:, :3].transpose(0, 2, 3, 1)))
+            sources[OBS_HEAD] = (
+                RGBM,
+                lambda r: np.ascontiguousarray(r[:, :3].transpose(0, 2, 3, 1)),
+            )
             sources[OBS_MASK] = (RGBM, lambda r: _binarise(r[:, 3]))
     if WRIST_IMG in data_shapes:
         if _channels_last(data_shapes[WRIST_IMG], 3):
             sources[OBS_WRIST] = (WRIST_IMG, lambda r: np.asarray(r))
         else:
-            sources[OBS_WRIST] = (WRIST_IMG, lambda r: np.ascontiguousarray(r.transpose(0, 2, 3, 1)))
+            sources[OBS_WRIST] = (
+                WRIST_IMG,
+                lambda r: np.ascontiguousarray(r.transpose(0, 2, 3, 1)),
+            )
     if STATE in data_shapes:
         sources[OBS_STATE] = (STATE, lambda r: np.asarray(r, dtype=np.float32))
     if LEGACY_ACTION in data_shapes:

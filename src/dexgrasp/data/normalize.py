@@ -109,7 +109,9 @@ class NormalizationStats:
                 f"{key}: array of shape {x.shape} does not end in the statistics' shape {shape}"
             )
 
-    def normalize(self, key: str, x: np.ndarray, mode: str = "minmax", clip: bool = False) -> np.ndarray:
+    def normalize(
+        self, key: str, x: np.ndarray, mode: str = "minmax", clip: bool = False
+    ) -> np.ndarray:
         """Normalise ``x`` (..., *shape) of ``key``; ``clip`` limits the result to [-1, 1]."""
         x = np.asarray(x, dtype=np.float32)
         self._check_x(key, x)
@@ -197,7 +199,11 @@ class NormalizationStats:
         elif path.suffix == ".safetensors":
             from safetensors.numpy import save_file
 
-            tensors = {f"{k}/{n}": np.ascontiguousarray(v) for k, s in self.stats.items() for n, v in s.items()}
+            tensors = {
+                f"{k}/{n}": np.ascontiguousarray(v)
+                for k, s in self.stats.items()
+                for n, v in s.items()
+            }
             save_file(tensors, str(path), metadata=meta)
         else:
             raise ValueError(f"{path}: use a .safetensors or .json file name")
@@ -231,7 +237,9 @@ class NormalizationStats:
             stats[key] = per
         for key, shape in (expected or {}).items():
             if key not in stats:
-                raise NormalizationError(f"{path}: no statistics for {key!r} (have {list(stats)}); {hint}")
+                raise NormalizationError(
+                    f"{path}: no statistics for {key!r} (have {list(stats)}); {hint}"
+                )
             if tuple(stats[key]["min"].shape) != tuple(shape):
                 raise NormalizationError(
                     f"{path}: statistics for {key!r} have shape {stats[key]['min'].shape}, "

@@ -134,7 +134,9 @@ def decode_meta(text: Any, where: str) -> dict[str, Any]:
     try:
         value = json.loads(str(text))
     except ValueError as err:
-        raise StoreError(f"{where}: metadata is not valid JSON ({err}): {str(text)[:80]!r}") from err
+        raise StoreError(
+            f"{where}: metadata is not valid JSON ({err}): {str(text)[:80]!r}"
+        ) from err
     if not isinstance(value, dict):
         raise StoreError(f"{where}: metadata is {type(value).__name__}, expected a JSON object")
     return value

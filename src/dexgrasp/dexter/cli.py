@@ -18,7 +18,9 @@ def register(top, groups) -> None:
     p.add_argument("--config", default="tiny", choices=("tiny", "paper"), help="model preset")
     p.add_argument("--out", default="runs/dexter", help="output directory (model + train state)")
     p.add_argument("--split", default="train", help="dataset split to train on")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (tiny 3000, paper 100k)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="optimiser steps (tiny 3000, paper 100k)"
+    )
     p.add_argument("--batch-size", type=int, default=None, help="batch size (tiny 32, paper 64)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--warmup-steps", type=int, default=None, help="default min(1000, steps/10)")
@@ -36,7 +38,9 @@ def register(top, groups) -> None:
 
     p = top.add_parser("generate", help="generate grasps for an object with DextER")
     p.add_argument("--model", default="runs/dexter", help="trained DextER directory")
-    p.add_argument("--object", required=True, help="object: .json (GraspObject), .npy/.npz points, or a mesh")
+    p.add_argument(
+        "--object", required=True, help="object: .json (GraspObject), .npy/.npz points, or a mesh"
+    )
     p.add_argument("--instruction", required=True, help="grasp instruction text")
     p.add_argument(
         "--contact",
@@ -62,7 +66,9 @@ def register(top, groups) -> None:
     p.add_argument("--split", default="unseen")
     p.add_argument("-n", type=int, default=4, help="grasps per test record")
     p.add_argument("--max-records", type=int, default=None)
-    p.add_argument("--steer-links", type=int, default=0, help="give the first K ground-truth contacts")
+    p.add_argument(
+        "--steer-links", type=int, default=0, help="give the first K ground-truth contacts"
+    )
     p.add_argument("--no-sim", action="store_true", help="skip simulated success")
     p.add_argument("--out", default=None, help="write the metrics JSON here")
     p.add_argument("--seed", type=int, default=0)

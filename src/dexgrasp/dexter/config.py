@@ -70,7 +70,9 @@ class DexterConfig:
         if isinstance(self.point_encoder, dict):
             self.point_encoder = PointEncoderConfig(**self.point_encoder)
         if self.llm_init not in LLM_INITS:
-            raise ValueError(f"DexterConfig.llm_init must be one of {LLM_INITS}, got {self.llm_init!r}")
+            raise ValueError(
+                f"DexterConfig.llm_init must be one of {LLM_INITS}, got {self.llm_init!r}"
+            )
         if self.llm_init == "pretrained" and not self.llm_name_or_path:
             raise ValueError("DexterConfig.llm_name_or_path is required when llm_init='pretrained'")
         if self.llm_init == "scratch":

@@ -49,7 +49,9 @@ def as_sample(record: Any) -> GraspSample:
         instr = [instr]
     instr = [s for s in instr if isinstance(s, str) and s.strip()]
     if not instr:
-        raise ValueError(f"grasp record of object {_field(record, 'object_id')!r} has no instruction")
+        raise ValueError(
+            f"grasp record of object {_field(record, 'object_id')!r} has no instruction"
+        )
     contacts = {
         str(k): np.asarray(v, dtype=np.float64).reshape(-1, 3)
         for k, v in dict(_field(record, "contacts") or {}).items()
@@ -129,7 +131,9 @@ class DexterDataset(torch.utils.data.Dataset):
         missing = sorted({s.object_id for s in samples} - set(objects))
         if missing:
             raise KeyError(f"samples refer to unknown objects {missing[:5]}")
-        self.objects = {k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in objects.items()}
+        self.objects = {
+            k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in objects.items()
+        }
         self.samples = list(samples)
         self.tokenizer = tokenizer
         self.n_point_tokens = n_point_tokens

@@ -252,17 +252,20 @@ class DexterModel(nn.Module):
         try:
             llm_config = transformers.Qwen2Config.from_json_file(str(directory / LLM_CONFIG_FILE))
         except (ValueError, TypeError, OSError) as err:
-            raise ValueError(f"{directory}/{LLM_CONFIG_FILE} is not a valid Qwen2 config: {err}") from err
+            raise ValueError(
+                f"{directory}/{LLM_CONFIG_FILE} is not a valid Qwen2 config: {err}"
+            ) from err
         llm_config._attn_implementation = config.attn_implementation
         model = cls(config, tokenizer, transformers.Qwen2ForCausalLM(llm_config))
         try:
             missing, unexpected = load_model(model, str(directory / WEIGHTS_FILE), strict=False)
         except RuntimeError as err:  # shape mismatches
-            raise ValueError(f"{directory}/{WEIGHTS_FILE} does not match the config: {err}") from err
+            raise ValueError(
+                f"{directory}/{WEIGHTS_FILE} does not match the config: {err}"
+            ) from err
         if missing or unexpected:
             raise ValueError(
                 f"{directory}/{WEIGHTS_FILE} does not match the config: missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}"
             )
         return model.to(device).eval()
-

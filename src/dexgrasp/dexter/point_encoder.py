@@ -123,7 +123,9 @@ class GroupedPointEncoder(nn.Module):
         self.out_dim = config.dim
         self.num_tokens = config.num_groups
         self.embed = MiniPointNet(config.dim)
-        self.pos = nn.Sequential(nn.Linear(3, config.dim), nn.GELU(), nn.Linear(config.dim, config.dim))
+        self.pos = nn.Sequential(
+            nn.Linear(3, config.dim), nn.GELU(), nn.Linear(config.dim, config.dim)
+        )
         layer = nn.TransformerEncoderLayer(
             config.dim,
             config.heads,
@@ -162,8 +164,8 @@ class GroupedPointEncoder(nn.Module):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         centres, groups = self.group(points.float())
-        s = self.config.scale
-        x = self.embed(groups * s) + self.pos(centres * s)
+        s, dtype = self.config.scale, self.pos[0].weight.dtype  # group in fp32, embed in model dtype
+        x = self.embed((groups * s).to(dtype)) + self.pos((centres * s).to(dtype))
         return self.norm(self.blocks(x))
 
 
@@ -205,4 +207,3 @@ class ExternalPointEncoder(nn.Module):
                 f"(B, {self.num_tokens}, {self.out_dim})"
             )
         return out
-

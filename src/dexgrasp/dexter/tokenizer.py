@@ -338,7 +338,9 @@ class DexterTokenizer:
         contacts = contacts or {}
         unknown = sorted(set(contacts) - set(self.link_names))
         if unknown:
-            raise ValueError(f"unknown hand link(s) {unknown}; expected names from {self.link_names}")
+            raise ValueError(
+                f"unknown hand link(s) {unknown}; expected names from {self.link_names}"
+            )
         for link in self.link_names:
             if link not in contacts:
                 continue

@@ -97,7 +97,10 @@ GRASP_STYLE = {  # grasp type -> (how to name it, physical verbs)
     "power_sphere": (("spherical power grasp", "full-hand grasp"), ("Hold", "Grab", "Grasp")),
     "tip_pinch": (("fingertip pinch", "precision pinch"), ("Pinch", "Pick up", "Take")),
     "tripod": (("three-finger tripod grasp", "tripod grip"), ("Pick up", "Hold", "Take")),
-    "precision_sphere": (("spherical fingertip grasp", "precision grasp"), ("Pick up", "Hold", "Cup")),
+    "precision_sphere": (
+        ("spherical fingertip grasp", "precision grasp"),
+        ("Pick up", "Hold", "Cup"),
+    ),
     "lateral": (("lateral key grip", "side pinch"), ("Pinch", "Hold", "Clamp")),
     "hook": (("hook grasp", "hooked grip"), ("Hook", "Carry", "Hold")),
 }
@@ -105,7 +108,11 @@ DEFAULT_STYLE = (("grasp",), ("Hold", "Grasp", "Pick up"))
 
 # (category, part) or (None, part) or (category, None) -> purposes (verb-first clauses).
 PURPOSES: dict[tuple[str | None, str | None], tuple[str, ...]] = {
-    ("mug", "handle"): ("pour the drink from the {obj}", "drink from the {obj}", "carry the full {obj} without spilling"),
+    ("mug", "handle"): (
+        "pour the drink from the {obj}",
+        "drink from the {obj}",
+        "carry the full {obj} without spilling",
+    ),
     ("pitcher", "handle"): ("pour water from the {obj}", "carry the {obj} to the table"),
     ("teapot", "handle"): ("pour tea from the {obj}", "serve tea with the {obj}"),
     ("pan", "handle"): ("move the {obj} off the stove", "toss the food in the {obj}"),
@@ -151,7 +158,11 @@ OPPOSED_TEMPLATES = (
     "{verb} the {obj} by its {part}, pressing the thumb against {others}.",
     "{verb} the {part} of the {obj} between your thumb and {others}.",
 )
-FUNCTIONAL_TEMPLATES = ("{Purpose}.", "{Purpose} with this grasp.", "{Purpose}, holding it this way.")
+FUNCTIONAL_TEMPLATES = (
+    "{Purpose}.",
+    "{Purpose} with this grasp.",
+    "{Purpose}, holding it this way.",
+)
 
 
 def _stable_seed(*keys: object) -> int:
@@ -184,6 +195,8 @@ class TemplateAnnotator:
         part_name = (part or "body").replace("_", " ")
         fingers = fingers_of_links(contact_links)
         styles, verbs = GRASP_STYLE.get(grasp_type or "", DEFAULT_STYLE)
+        if grasp_type and grasp_type not in GRASP_STYLE:  # e.g. a Dexonomy taxonomy name
+            styles = (grasp_type.replace("_", " ").lower() + " grasp",)
         physical, functional = [], []
         digits = [f for f in fingers if f not in ("palm", "thumb")]
         purposes = (PURPOSES.get((category, part)) or PURPOSES.get((category, None))
@@ -239,7 +252,11 @@ _KEY_ALIASES = {
 
 
 def _normalise_key(k: str) -> str:
-    return re.sub(r"[\s\-]+", "_", k.strip().lower()).replace("level_1", "level1").replace("level_2", "level2")
+    return (
+        re.sub(r"[\s\-]+", "_", k.strip().lower())
+        .replace("level_1", "level1")
+        .replace("level_2", "level2")
+    )
 
 
 def parse_vlm_answer(text: str, n: int | None = None) -> GraspInstructions:
@@ -298,10 +315,14 @@ class VLMAnnotator:
         if n_views < 1 or n < 1:
             raise ValueError(f"n_views and n must be >= 1, got {n_views}, {n}")
         self.client, self.n_views, self.n = client, n_views, n
-        self.render = render or (lambda obj, grasp, contacts: render_grasp_views(obj, grasp, n_views, contacts=contacts))
+        self.render = render or (
+            lambda obj, grasp, contacts: render_grasp_views(obj, grasp, n_views, contacts=contacts)
+        )
         self.fallback, self.max_tokens = fallback, max_tokens
 
-    def messages(self, images: Sequence[np.ndarray], contact_links: Sequence[str], object_id: str) -> list:
+    def messages(
+        self, images: Sequence[np.ndarray], contact_links: Sequence[str], object_id: str
+    ) -> list:
         """The chat for one grasp: system prompt, then views and the question."""
         from dexgrasp.vlm import Message
 
@@ -330,7 +351,9 @@ class VLMAnnotator:
         except AnnotationError:
             if self.fallback is None:
                 raise
-            out = self.fallback.annotate(obj.category, part, grasp_type, contact_links, self.n, obj.object_id)
+            out = self.fallback.annotate(
+                obj.category, part, grasp_type, contact_links, self.n, obj.object_id
+            )
             out.source = "template-fallback"
             return out
 

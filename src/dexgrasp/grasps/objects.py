@@ -242,11 +242,7 @@ class GraspObject:
 
     def mjcf(self, name: str = "object", free: bool = True, rgba: str = "0.85 0.55 0.3 1",
              friction: float = 1.0) -> str:  # fmt: skip
-        """``<body>`` MJCF of the object (one geom per primitive, named ``{name}/{i}/{part}``).
-
-        ``margin = gap = 4 mm``: contacts are reported from 4 mm away (for annotation and the
-        squeeze) but only push when the surfaces actually touch.
-        """
+        """``<body>`` MJCF of the object (one geom per primitive, named ``{name}/{i}/{part}``)."""
         density = self.mass / max(self.volume(), 1e-9)
         geoms = []
         for i, p in enumerate(self.primitives):
@@ -256,7 +252,7 @@ class GraspObject:
             geoms.append(
                 f'<geom name="{name}/{i}/{p.part}" type="{p.kind}" size="{size}" pos="{pos}" '
                 f'quat="{quat}" density="{density:.6g}" rgba="{rgba}" friction="{friction:g} 0.005 0.0001" '
-                f'contype="1" conaffinity="1" condim="4" group="2" margin="0.004" gap="0.004"/>'
+                f'contype="1" conaffinity="1" condim="4" group="2"/>'
             )
         joint = f'<freejoint name="{name}/free"/>' if free else ""
         return f'<body name="{name}">{joint}{"".join(geoms)}</body>'

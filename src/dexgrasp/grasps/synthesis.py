@@ -62,36 +62,37 @@ class GraspType:
     min_contact_links: int = 2
 
 
-_TUCK = (0.0, 1.5, 1.5)  # fingers out of the way in precision grasps
+_REST = (0.0, 0.0, 0.0)  # idle fingers of precision grasps: open, then a mild curl
+_REST_CLOSED = (0.0, 0.7, 0.6)
 _WRAP_THUMB = (0.52, 1.222, 0.209, -0.524, -1.571)
 GRASP_TYPES: dict[str, GraspType] = {
     t.name: t
     for t in (
-        GraspType("medium_wrap", _pose(_all(0, 0.1, 0.1), (0.5, 0.3, 0, 0, 0)),
+        GraspType("medium_wrap", _pose(_all(0, 0.0, 0.0), (0.5, 0.0, 0, 0, 0)),
                   _pose(_all(0, 1.571, 1.571), _WRAP_THUMB),
-                  (0.01, -0.030, 0.065), (0.0, 0.012), wrap=True, weight=2.0, min_contact_links=4),
-        GraspType("power_sphere", _pose(_all(0, 0.1, 0.1, 0.25), (0.6, 0.3, 0, 0, 0)),
+                  (0.005, -0.030, 0.105), (0.0, 0.01), wrap=True, weight=2.0, min_contact_links=4),
+        GraspType("power_sphere", _pose(_all(0, 0.0, 0.0, 0.25), (0.6, 0.0, 0, 0, 0)),
                   _pose(_all(0, 1.571, 1.571, 0.25), _WRAP_THUMB),
-                  (0.01, -0.030, 0.07), (0.0, 0.015), weight=1.5, min_contact_links=4),
-        GraspType("tip_pinch", _pose({"FF": (0, 0.3, 0.2), "MF": _TUCK, "RF": _TUCK, "LF": _TUCK},
-                                     (0.75, 0.25, 0, 0, 0)),
-                  _pose({"FF": (0, 1.1, 0.75), "MF": _TUCK, "RF": _TUCK, "LF": _TUCK},
+                  (0.005, -0.035, 0.105), (0.0, 0.01), weight=1.5, min_contact_links=4),
+        GraspType("tip_pinch", _pose({"FF": (0, 0.1, 0.0), "MF": _REST, "RF": _REST, "LF": _REST},
+                                     (0.75, 0.0, 0, 0, 0)),
+                  _pose({"FF": (0, 1.1, 0.75), "MF": _REST_CLOSED, "RF": _REST_CLOSED, "LF": _REST_CLOSED},
                         (0.78, 1.15, 0, 0, 0)),
-                  (0.033, -0.069, 0.109), (-0.012, 0.0)),
-        GraspType("tripod", _pose({"FF": (0, 0.3, 0.2), "MF": (0, 0.3, 0.2), "RF": _TUCK, "LF": _TUCK},
-                                  (0.8, 0.25, 0, 0, 0)),
-                  _pose({"FF": (0, 1.1, 0.75), "MF": (0, 1.1, 0.75), "RF": _TUCK, "LF": _TUCK},
+                  (0.033, -0.069, 0.109), (-0.012, 0.0), weight=0.6),
+        GraspType("tripod", _pose({"FF": (0, 0.1, 0.0), "MF": (0, 0.1, 0.0), "RF": _REST, "LF": _REST},
+                                  (0.8, 0.0, 0, 0, 0)),
+                  _pose({"FF": (0, 1.1, 0.75), "MF": (0, 1.1, 0.75), "RF": _REST_CLOSED, "LF": _REST_CLOSED},
                         (0.85, 1.222, 0, 0, 0)),
-                  (0.022, -0.069, 0.111), (-0.012, 0.0)),
-        GraspType("precision_sphere", _pose(_all(0, 0.3, 0.2, 0.2), (0.85, 0.3, 0, 0, 0)),
+                  (0.022, -0.069, 0.111), (-0.012, 0.0), weight=0.6),
+        GraspType("precision_sphere", _pose(_all(0, 0.1, 0.0, 0.2), (0.85, 0.0, 0, 0, 0)),
                   _pose(_all(0, 1.2, 0.75, 0.2), (0.9, 1.222, 0.15, 0, 0)),
                   (0.0, -0.07, 0.101), (-0.015, 0.0), min_contact_links=3),
         GraspType("lateral", _pose(_all(0, 1.4, 1.45), (0.0, 0.0, 0, 0, 0)),
                   _pose(_all(0, 1.45, 1.5), (0.05, 0.75, 0.209, -0.45, -1.3)),
-                  (0.044, -0.048, 0.091), (-0.006, 0.0), weight=0.7),
-        GraspType("hook", _pose(_all(0, 0.2, 0.3), (0.0, 0.0, 0, 0, 0)),
+                  (0.044, -0.048, 0.091), (-0.006, 0.0), weight=0.4),
+        GraspType("hook", _pose(_all(0, 0.0, 0.0), (0.0, 0.0, 0, 0, 0)),
                   _pose(_all(0, 1.3, 1.571), (0.0, 0.0, 0, 0, 0)),
-                  (0.01, -0.03, 0.095), (-0.004, 0.008), wrap=True, weight=0.5,
+                  (0.005, -0.03, 0.12), (0.0, 0.01), wrap=True, weight=0.5,
                   min_contact_links=3),
     )
 }  # fmt: skip
@@ -180,7 +181,9 @@ def synthesize_object(obj, n_grasps: int, seed: int = 0, config: SynthConfig | N
         part = usable[rng.integers(len(usable))]
         idx = np.flatnonzero(lab == parts.index(part))
         k = idx[rng.integers(len(idx))]
-        res = _attempt(sim, gt, pts[k], nrm[k], axes[part] if gt.wrap else None, rng, cfg)
+        depth = _thickness(obj, pts[k], nrm[k]) / 2
+        res = _attempt(sim, gt, pts[k] - nrm[k] * depth, nrm[k], axes[part] if gt.wrap else None,
+                       rng, cfg)  # fmt: skip
         if res is None:
             continue
         grasp, links, trans = res
@@ -241,16 +244,28 @@ def close_fingers(sim: HandObjectSim, q_open: np.ndarray, q_closed: np.ndarray,
     return q
 
 
+def _thickness(obj, p: np.ndarray, n: np.ndarray, max_len: float = 0.15) -> float:
+    """Distance (m) from surface point ``p`` through the object along ``-n`` to where it exits."""
+    t = np.arange(0.002, max_len, 0.002)
+    inside = obj.sdf(p[None] - t[:, None] * n[None]) < 0
+    out = np.flatnonzero(~inside)
+    return float(t[out[0]]) if len(out) else max_len
+
+
 def _attempt(sim: HandObjectSim, gt: GraspType, p: np.ndarray, n: np.ndarray,
              axis: np.ndarray | None, rng: np.random.Generator, cfg: SynthConfig):  # fmt: skip
-    """One synthesis attempt -> (grasp (28,) f32, contact links, translations) or None."""
+    """One synthesis attempt -> (grasp (28,) f32, contact links, translations) or None.
+
+    ``p`` is the point (inside the part, m) where the pre-shape's ``center`` goes; ``n`` the
+    outward surface normal the palm faces against.
+    """
     rot = _frame(n, axis, rng, cfg.max_approach_tilt_deg)
     center = np.asarray(gt.center)
     standoff = rng.uniform(*gt.standoff)
     g = np.zeros(GRASP_DIM)
     g[3:6] = mat_to_axis_angle(rot)
     g[6:] = gt.open
-    for backoff in (0.0, 0.01, 0.02):  # move out along the normal until the open hand is free
+    for backoff in np.arange(0.0, 0.08, 0.004):  # move out along the normal until the hand is free
         g[0:3] = p + n * (standoff + backoff) - rot @ center
         sim.set_grasp(g)
         if sim.penetration() < 1e-3:
@@ -269,7 +284,52 @@ def _attempt(sim: HandObjectSim, gt: GraspType, p: np.ndarray, n: np.ndarray,
     grasp = g.copy()
     grasp[6:] = sim.hand_q()
     grasp = grasp.astype(np.float32)  # exactly what the dataset stores
-    result = sim.test_grasp(grasp.astype(np.float64))
+    result = sim.test_grasp(grasp.astype(np.float64), stop_on_fail=True)
     if not result.success:
         return None
     return grasp, result.contact_links, result.translation
+
+
+def _instructions(obj, g: SynthGrasp, seed: int) -> list[dict]:
+    """Template instructions from ``grasps/language.py`` (empty when that module is absent)."""
+    try:
+        from dexgrasp.grasps.language import TemplateAnnotator
+    except ImportError:
+        return []
+    ins = TemplateAnnotator(seed=seed).annotate(obj.category, g.part, g.grasp_type, g.contact_links,
+                                                key=g.grasp.tobytes())  # fmt: skip
+    return [{"level": lvl, "text": t} for lvl in ("physical", "functional")
+            for t in getattr(ins, lvl)]  # fmt: skip
+
+
+def synthesize_to_dataset(job: tuple) -> tuple[str, int]:
+    """Worker of ``dexgrasp grasps synth``: one object -> dataset files. Returns (id, n) (-1: skipped).
+
+    ``job = (index, seed, n_grasps, out_dir, attempts_per_grasp, types, write_mesh)``.
+    """
+    from dexgrasp.grasps.contacts import annotate_contacts
+    from dexgrasp.grasps.dataset import GraspDatasetWriter, GraspRecord
+    from dexgrasp.grasps.objects import CATEGORIES, make_object
+
+    index, seed, n_grasps, out_dir, attempts, types, write_mesh = job
+    cats = list(CATEGORIES)
+    obj = make_object(cats[index % len(cats)], index // len(cats), seed)
+    writer = GraspDatasetWriter(out_dir)
+    if writer.has_object(obj.object_id):
+        return obj.object_id, -1
+    pts, nrm, lab = obj.sample_surface(10_000, seed=seed)
+    cfg = SynthConfig(attempts_per_grasp=attempts, types=tuple(types))
+    sim = HandObjectSim.from_object(obj, cfg.sim)
+    grasp_seed = int.from_bytes(obj.object_id.encode()[:8].ljust(8, b"\0"), "little") ^ seed
+    found = synthesize_object(obj, n_grasps, seed=grasp_seed, config=cfg, surface=(pts, nrm, lab), sim=sim)
+    records = []
+    for g in found:
+        contacts = annotate_contacts(sim, g.grasp.astype(np.float64))
+        meta = {"contact_links": list(g.contact_links), "fingers": list(g.fingers),
+                "disturbance_translation_m": [round(float(t), 5) for t in g.translation]}  # fmt: skip
+        records.append(GraspRecord(obj.object_id, g.grasp, g.part, g.grasp_type, contacts,
+                                   _instructions(obj, g, seed), meta=meta))  # fmt: skip
+    writer.add_object(obj.object_id, obj.category, obj.parts, pts, lab, nrm, obj.split,
+                      mesh=obj.mesh() if write_mesh else None, spec=obj.to_dict())  # fmt: skip
+    writer.add_grasps(obj.object_id, records)
+    return obj.object_id, len(records)

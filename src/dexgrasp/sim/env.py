@@ -46,7 +46,7 @@ class EnvConfig:
     """Options of ``TabletopGraspEnv``; validated on construction.
 
     image_size: (height, width) of both cameras, pixels. hold_time_s: seconds the target must
-    stay lifted. max_episode_steps: control steps before truncation.
+    stay lifted. max_steps: control steps before truncation.
     """
 
     split: str = "train"
@@ -56,11 +56,13 @@ class EnvConfig:
     room: str = "collection"
     image_size: tuple[int, int] = (224, 224)
     hold_time_s: float = layout.DEFAULT_HOLD_TIME_S
-    max_episode_steps: int = 300
+    max_steps: int = 300
     shadows: bool = False
     multisample: bool = False
     require_contact: bool = True
     library_seed: int = 0
+    head_camera_pos: tuple[float, float, float] | None = None  # None: layout.HEAD_CAMERA_POS
+    head_camera_lookat: tuple[float, float, float] | None = None  # None: layout.HEAD_CAMERA_LOOKAT
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -90,8 +92,15 @@ class EnvConfig:
         self.image_size = (int(size[0]), int(size[1]))
         if not 0.0 <= self.hold_time_s <= 60.0:
             raise ValueError(f"hold_time_s must be in [0, 60] seconds, got {self.hold_time_s}")
-        if self.max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
+        for field_name in ("head_camera_pos", "head_camera_lookat"):
+            v = getattr(self, field_name)
+            if v is not None:
+                arr = np.asarray(v, dtype=float)
+                if arr.shape != (3,) or not np.all(np.isfinite(arr)):
+                    raise ValueError(f"{field_name} must be 3 finite numbers (m), got {v!r}")
+                setattr(self, field_name, tuple(float(x) for x in arr))
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
 
 
 class TabletopGraspEnv(gym.Env):
@@ -201,7 +210,7 @@ class TabletopGraspEnv(gym.Env):
                 self._success, terminated, self._termination_reason = True, True, "success"
             elif height < -0.1:
                 terminated, self._termination_reason = True, "target_fell"
-        if not terminated and self._steps >= self.config.max_episode_steps:
+        if not terminated and self._steps >= self.config.max_steps:
             truncated, self._termination_reason = True, "time_limit"
         reward = 1.0 if self._success else 0.0
         return self._observation(), reward, terminated, truncated, self._info()
@@ -220,6 +229,11 @@ class TabletopGraspEnv(gym.Env):
     @property
     def target_name(self) -> str | None:
         return self._target
+
+    @property
+    def instruction(self) -> str:
+        """A plain grasping instruction for the current target, e.g. 'grasp the green bottle'."""
+        return f"grasp the {self._target}"
 
     @property
     def target_body_id(self) -> int:
@@ -323,6 +337,8 @@ class TabletopGraspEnv(gym.Env):
             shadows=self.config.shadows,
             multisample=self.config.multisample,
             max_image_size=self.config.image_size,
+            head_camera_pos=self.config.head_camera_pos,
+            head_camera_lookat=self.config.head_camera_lookat,
         )
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
@@ -384,5 +400,9 @@ class TabletopGraspEnv(gym.Env):
             "termination_reason": self._termination_reason,
             "hold_time_s": self.config.hold_time_s,
             "scene_seed": self.scene.description.seed,
+            "split": self.scene.description.split,
+            "room": self.scene.description.room,
+            "background": self.scene.description.background,
+            "lighting": self.scene.description.lighting,
             "step": self._steps,
         }

@@ -34,7 +34,15 @@ from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation
 # Palm-site geometry in the hand frame (see robot.py): the site is this far in front of the
 # palm surface, and the thumb tip sits this far below the site along the fingers at rest.
 _SITE_TO_PALM = robot.GRASP_CENTER[0] - robot.PALM_HALF[0]
-_THUMB_TIP_Z = 0.031 + 0.0105  # far edge of the open thumb's tip along the fingers (hand z)
+_THUMB_TIP_Z = 0.036 + 0.0105  # far edge of the open thumb's tip along the fingers (hand z)
+_THUMB_REACH = 0.097  # thumb length from its rotation axis to the tip centre (open)
+_THUMB_AXIS_X = 0.007  # thumb rotation axis in front of the palm's mid-plane (hand x)
+
+
+def thumb_rotation_for_depth(depth: float, max_rotation: float) -> float:
+    """Thumb rotation (rad) whose open thumb reaches ``depth`` (m) below the palm surface."""
+    reach = depth + robot.PALM_HALF[0] - _THUMB_AXIS_X - robot.FINGER_RADIUS
+    return float(np.clip(np.arcsin(np.clip(reach / _THUMB_REACH, 0.0, 1.0)), 0.2, max_rotation))
 
 
 class PlanningError(RuntimeError):
@@ -52,9 +60,10 @@ class ExpertConfig:
     settle_steps: int = 2  # hold closed before lifting
     lift_height: float = 0.20  # how far the palm rises after closing
     pregrasp_distance: float = 0.10  # back-off from the grasp along the approach direction
-    palm_clearance: float = 0.008  # gap between palm and object surface at the grasp
-    min_palm_height: float = 0.075  # top grasp: palm surface above the table (thumb clearance)
-    thumb_clearance: float = 0.01  # top grasp: gap between open thumb and the object
+    palm_clearance: float = 0.005  # gap between palm and object surface at the grasp
+    contact_depth: float = 0.08  # top grasp: where thumb and fingertips meet, below the palm
+    contact_fraction: float = 0.3  # top grasp: contact height as a fraction of object height
+    near_face: float = 0.075  # top grasp: object's near face along the fingers (hand z)
     side_min_height: float = 0.075  # side grasp: site height above the table
     side_max_height: float = 0.10
     side_min_object: float = 0.10  # only objects at least this tall are grasped from the side
@@ -62,8 +71,8 @@ class ExpertConfig:
     collision_margin: float = 0.002  # hand penetration allowed at the grasp (m)
     reach_clearance: float = 0.005  # free space kept around the robot while reaching (m)
     check_margin: float = 0.03  # distances up to this are measured by the collision check
-    hand_preshape: tuple[float, ...] = (1.35, 0.15, 0.05, 0.05, 0.05, 0.05)
-    hand_close: tuple[float, ...] = (1.35, 1.0, 1.5, 1.5, 1.5, 1.5)
+    hand_preshape: tuple[float, ...] = (1.5, 0.15, 0.05, 0.05, 0.05, 0.05)
+    hand_close: tuple[float, ...] = (1.5, 1.1, 1.5, 1.5, 1.5, 1.5)
     ik: IKConfig = field(default_factory=IKConfig)
 
     def __post_init__(self) -> None:
@@ -75,7 +84,7 @@ class ExpertConfig:
                 f"ExpertConfig.episode_steps={self.episode_steps} leaves no time to lift "
                 f"(reach+approach+close+settle = {used})"
             )
-        for name in ("lift_height", "pregrasp_distance", "min_palm_height"):
+        for name in ("lift_height", "pregrasp_distance", "contact_depth"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ExpertConfig.{name} must be > 0, got {getattr(self, name)}")
         for name in ("hand_preshape", "hand_close"):
@@ -100,6 +109,7 @@ class Grasp:
     pos: np.ndarray  # (3,) palm site at the grasp
     rot: np.ndarray  # (3, 3) palm site rotation
     pre_pos: np.ndarray  # (3,) palm site at the pre-grasp
+    hand_pre: np.ndarray  # (6,) hand pre-shape during reach and approach
     q_grasp: np.ndarray | None = None  # (7,)
     q_pre: np.ndarray | None = None  # (7,)
     cost: float = np.inf
@@ -197,18 +207,24 @@ class ScriptedExpert:
         c, ax, h = box.center, box.axes, box.half
         top_z = c[2] + h[2]
         out: list[Grasp] = []
-        # Top: palm down, fingers along the narrow horizontal axis; shifted along the fingers
-        # so that the thumb meets the near face and the fingertips wrap the far face.
-        palm_z = max(top_z + cfg.palm_clearance, table + cfg.min_palm_height)
+        # Top: palm down, fingers along the narrow horizontal axis. Thumb and fingertips
+        # meet about ``contact_depth`` below the palm: put that in the object's lower half
+        # (or as low as the palm allows for tall objects), and the near face at the thumb.
+        height = 2 * h[2]
+        contact = max(cfg.contact_fraction * height, height - cfg.contact_depth + 0.005, 0.02)
+        palm_z = max(top_z + cfg.palm_clearance, c[2] - h[2] + contact + cfg.contact_depth)
+        # Open thumb points down; rotate it less where the table is close under the palm.
+        hand_pre = np.array(cfg.hand_preshape)
+        hand_pre[0] = thumb_rotation_for_depth(palm_z - table - 0.008, cfg.hand_preshape[0])
         for sign in (1.0, -1.0):
             fingers = sign * ax[:, 0]
             rot = palm_rotation([0.0, 0.0, -1.0], fingers)
-            # Object centre along the fingers (hand z): its near face just clears the thumb.
-            shift = max(0.0, _THUMB_TIP_Z + cfg.thumb_clearance + h[0] - robot.GRASP_CENTER[2])
+            shift = cfg.near_face + h[0] - robot.GRASP_CENTER[2]  # object centre along fingers
             pos = c.copy()
             pos[:2] -= fingers[:2] * shift
             pos[2] = palm_z - _SITE_TO_PALM
-            out.append(Grasp("top", pos, rot, pos + np.array([0, 0, cfg.pregrasp_distance])))
+            pre_pos = pos + np.array([0, 0, cfg.pregrasp_distance])
+            out.append(Grasp("top", pos, rot, pre_pos, hand_pre))
         # Side: palm faces the object horizontally (from the robot's side), fingers
         # horizontal, thumb up; approach along the radial direction or the narrow axis.
         if 2 * h[2] < cfg.side_min_object:
@@ -232,7 +248,8 @@ class ScriptedExpert:
                     continue
                 pos = c - a * (depth + cfg.palm_clearance - _SITE_TO_PALM)
                 pos[2] = table + height
-                out.append(Grasp("side", pos, rot, pos - a * cfg.pregrasp_distance))
+                pre_pos = pos - a * cfg.pregrasp_distance
+                out.append(Grasp("side", pos, rot, pre_pos, np.array(cfg.hand_preshape)))
         return out
 
     # -- feasibility -------------------------------------------------------------------
@@ -264,7 +281,7 @@ class ScriptedExpert:
 
     def _evaluate(self, g: Grasp, data: mujoco.MjData, target_body: int, q_now: np.ndarray) -> None:
         cfg = self.config
-        pre = np.array(cfg.hand_preshape)
+        pre = g.hand_pre
         res_pre = self.ik.solve(g.pre_pos, g.rot, q_init=q_now[:ARM_DIM])
         if not res_pre.success:
             g.reject = "ik pre-grasp"
@@ -318,7 +335,7 @@ class ScriptedExpert:
         g = self.choose(data, target_body)
         self.last_grasp = g
         q0 = data.qpos[robot.joint_qpos_adr(self.model)].astype(float)
-        pre_hand, close_hand = np.array(cfg.hand_preshape), np.array(cfg.hand_close)
+        pre_hand, close_hand = g.hand_pre, np.array(cfg.hand_close)
         steps: list[np.ndarray] = []
         # 1) reach the pre-grasp in joint space while pre-shaping the hand
         for s in _min_jerk(cfg.reach_steps):
@@ -354,3 +371,93 @@ __all__ = [
     "ScriptedExpert",
     "object_box",
 ]
+
+
+# -- rollouts in the Gymnasium env ----------------------------------------------------------
+@dataclass
+class Rollout:
+    """One expert episode. frames: {key: (T, ...)} (empty unless recorded); meta: JSON-able."""
+
+    success: bool
+    frames: dict[str, np.ndarray]
+    meta: dict
+    reason: str = ""
+
+
+def instruction_for(target: str) -> str:
+    """The grasping instruction stored with a demonstration, e.g. 'grasp the green bottle'."""
+    return f"grasp the {target}"
+
+
+def lifted_and_held(env_u, lift: float = layout.SUCCESS_LIFT_M) -> bool:
+    """True if the env's target is at least ``lift`` above the table and touches the hand."""
+    name = env_u.target_name
+    if env_u.object_heights()[name] < lift:
+        return False
+    m, d = env_u.model, env_u.data
+    body = env_u.target_body_id
+    root = m.body("robot_base").id
+    for c in d.contact[: d.ncon]:
+        b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
+        if (b1 == body and m.body_rootid[b2] == root) or (b2 == body and m.body_rootid[b1] == root):
+            return True
+    return False
+
+
+def rollout(
+    env,
+    scene_seed: int,
+    *,
+    record: bool = True,
+    verify_steps: int = 20,
+    config: ExpertConfig | None = None,
+    reset_options: dict | None = None,
+) -> Rollout:
+    """Run the scripted expert for one episode of ``env`` (``dexgrasp/TabletopGrasp-v0``).
+
+    Records observations before each action and the action itself (T = episode_steps frames).
+    Success: after the episode the target is lifted and held; then the hand keeps holding
+    for ``verify_steps`` more control steps (physics only, not recorded) and must still
+    hold it, so only stable grasps become demonstrations.
+    """
+    from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+
+    options = {"scene_seed": int(scene_seed), **(reset_options or {})}
+    obs, info = env.reset(seed=int(scene_seed), options=options)
+    u = env.unwrapped
+    desc = u.scene.description
+    meta = {
+        "scene_seed": int(scene_seed),
+        "split": desc.split,
+        "objects": list(desc.names),
+        "target": desc.target,
+        "instruction": instruction_for(desc.target),
+        "room": desc.room,
+        "background": desc.background,
+        "lighting": desc.lighting,
+    }
+    expert = ScriptedExpert(u.model, config)
+    try:
+        actions = expert.plan(u.data, u.target_body_id)
+    except PlanningError as err:
+        return Rollout(False, {}, meta, f"planning: {err}")
+    meta["grasp"] = expert.last_grasp.kind
+    keys = (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE)
+    frames: dict[str, list] = {k: [] for k in (*keys, ACTION)}
+    for a in actions:
+        if record:
+            for k in keys:
+                frames[k].append(obs[k])
+            frames[ACTION].append(a)
+        obs, _, terminated, truncated, info = env.step(a)
+        reason = info.get("termination_reason")
+        if terminated and reason not in (None, "success"):
+            return Rollout(False, {}, meta, str(reason))
+    ok = lifted_and_held(u)
+    if ok and verify_steps > 0:
+        u.data.ctrl[: len(actions[-1])] = actions[-1]
+        mujoco.mj_step(u.model, u.data, nstep=u.n_substeps * verify_steps)
+        ok = lifted_and_held(u)
+    meta["success"] = bool(ok)
+    out = {k: np.stack(v) for k, v in frames.items()} if record and ok else {}
+    return Rollout(bool(ok), out, meta, "" if ok else "not lifted")

@@ -178,7 +178,7 @@ class ArmIK:
             if step > cfg.max_step:
                 dq *= cfg.max_step / step
             q = np.clip(q + dq, self.lo, self.hi)
-        ok = pos_err < cfg.pos_tol * 5 and rot_err < cfg.rot_tol * 5
+        ok = pos_err < cfg.pos_tol * 3 and rot_err < cfg.rot_tol * 3
         return IKResult(q.copy(), pos_err, rot_err, bool(ok), it)
 
 

@@ -78,6 +78,12 @@ def _hull(points: np.ndarray) -> Part:
     return Part("mesh", vertices=tuple(map(tuple, np.round(points, 5).tolist())))
 
 
+def _fit_box(pts: np.ndarray, extents: tuple[float, float, float]) -> np.ndarray:
+    """Centre ``pts`` (N, 3) on their bounding box and scale it to ``extents`` (m) exactly."""
+    lo, hi = pts.min(0), pts.max(0)
+    return (pts - (lo + hi) / 2) * (np.asarray(extents) / (hi - lo))
+
+
 def _ellipsoid_points(
     a: float, b: float, c: float, rng: np.random.Generator, n: int = 48
 ) -> np.ndarray:
@@ -246,7 +252,7 @@ def _fruit(rng):
         noun,
         "ellipsoid",
         (2 * a, 2 * b, 2 * c),
-        (_hull(_ellipsoid_points(a, b, c, rng)), stem),
+        (_hull(_fit_box(_ellipsoid_points(a, b, c, rng), (2 * a, 2 * b, 2 * c))), stem),
         "plain",
         is_food=True,
         colors=_FRUIT_COLORS[noun],

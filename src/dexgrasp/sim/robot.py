@@ -49,10 +49,10 @@ FINGERS = {
     "ring": (0.010, 0.045, 0.028, 0.022),
     "little": (0.030, 0.038, 0.023, 0.020),
 }
-FINGER_COUPLING = (1.0, 0.75)  # PIP = 1.0 * MCP, DIP = 0.75 * MCP (rigid linkage)
+FINGER_COUPLING = (0.65, 0.45)  # PIP = 0.65 * MCP, DIP = 0.45 * MCP (rigid linkage)
 THUMB_LINKS = (0.045, 0.035)  # proximal, distal
-THUMB_COUPLING = 0.9  # distal = 0.9 * flexion
-GRASP_CENTER = (0.045, 0.0, 0.09)  # palm site in the hand frame
+THUMB_COUPLING = 0.6  # distal = 0.6 * flexion
+GRASP_CENTER = (0.045, 0.0, 0.10)  # palm site in the hand frame
 
 # Joint limits (radians), in JOINT_NAMES order.
 _LIMITS = np.array(
@@ -65,7 +65,7 @@ _LIMITS = np.array(
         [-2.00, 2.00],  # arm_joint6 wrist pitch
         [-3.05, 3.05],  # arm_joint7 wrist roll
         [0.00, 1.60],  # thumb_rotation
-        [0.00, 1.25],  # thumb_flexion
+        [0.00, 1.10],  # thumb_flexion
         [0.00, 1.50],  # index
         [0.00, 1.50],  # middle
         [0.00, 1.50],  # ring
@@ -76,13 +76,15 @@ _LIMITS = np.array(
 ARM_KP = np.array([2000.0, 2000.0, 1200.0, 1200.0, 400.0, 400.0, 200.0])
 ARM_FORCE = np.array([300.0, 300.0, 200.0, 200.0, 60.0, 60.0, 30.0])
 ARM_DAMPRATIO = 1.0
-HAND_KP = 6.0
-HAND_KV = 0.15
-HAND_FORCE = 1.6
+# Hand, in HAND_JOINT_NAMES order. The thumb's flexion is as strong as the four fingers
+# together, so a pinch is balanced and does not push the object past the thumb.
+HAND_KP = np.array([8.0, 10.0, 5.0, 5.0, 5.0, 5.0])
+HAND_KV = np.array([0.2, 0.2, 0.12, 0.12, 0.12, 0.12])
+HAND_FORCE = np.array([2.5, 4.0, 1.2, 1.2, 1.2, 1.2])
 
 # Hand targets (thumb_rotation, thumb_flexion, index, middle, ring, little).
 HAND_OPEN = np.array([1.30, 0.0, 0.0, 0.0, 0.0, 0.0])
-HAND_CLOSED = np.array([1.30, 1.25, 1.50, 1.50, 1.50, 1.50])
+HAND_CLOSED = np.array([1.30, 1.10, 1.50, 1.50, 1.50, 1.50])
 
 ROBOT_COLOR = (0.82, 0.84, 0.87, 1.0)
 JOINT_COLOR = (0.25, 0.27, 0.30, 1.0)
@@ -199,7 +201,7 @@ def _add_thumb(hand: mujoco.MjsBody) -> None:
     """
     rot_lo, rot_hi = _LIMITS[JOINT_NAMES.index("thumb_rotation")]
     flex_lo, flex_hi = _LIMITS[JOINT_NAMES.index("thumb_flexion")]
-    base = hand.add_body(name="thumb_base", pos=[PALM_HALF[0] * 0.5, -0.032, PALM_BASE_Z + 0.012])
+    base = hand.add_body(name="thumb_base", pos=[PALM_HALF[0] * 0.5, -0.026, PALM_BASE_Z + 0.012])
     _hinge(base, "thumb_rotation", (0, 0, 1), rot_lo, rot_hi, damping=0.02, armature=0.001)
     _capsule(base, (0, 0, 0), (0, -0.02, 0.0), 0.012, HAND_COLOR)
     tilt = 0.15  # thumb rises towards the fingers by this angle at zero flexion, radians
@@ -295,8 +297,9 @@ def _add_actuators(spec: mujoco.MjSpec) -> None:
             act.set_to_position(kp=float(ARM_KP[i]), dampratio=ARM_DAMPRATIO)
             force = ARM_FORCE[i]
         else:
-            act.set_to_position(kp=HAND_KP, kv=HAND_KV)
-            force = HAND_FORCE
+            k = i - ARM_DIM
+            act.set_to_position(kp=float(HAND_KP[k]), kv=float(HAND_KV[k]))
+            force = HAND_FORCE[k]
         act.ctrlrange = list(_LIMITS[i])
         act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
         act.forcerange = [-force, force]

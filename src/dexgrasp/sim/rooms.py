@@ -79,7 +79,7 @@ def add_room(spec: mujoco.MjSpec, room: str = "collection") -> None:
     else:
         floor = textures.wood(seed=7, size=256, light=(0.62, 0.45, 0.30), dark=(0.42, 0.27, 0.16))
         wall_rgb, wall2_rgb = (0.55, 0.66, 0.74), (0.48, 0.60, 0.70)
-    textures.add_image_material(spec, "floor_mat", floor, texrepeat=(6, 6), texuniform=False)
+    textures.add_image_material(spec, "floor_mat", floor, texrepeat=(16, 16), texuniform=False)
     world.add_geom(
         name=FLOOR_GEOM, type=_GEOM.mjGEOM_PLANE, size=[4.0, 4.0, 0.05], material="floor_mat"
     )
@@ -266,7 +266,7 @@ def add_lighting(spec: mujoco.MjSpec, lighting: str = "white", shadows: bool = F
                 {
                     "pos": pos.tolist(),
                     "dir": (spot - pos).tolist(),
-                    "diffuse": list(rgb),
+                    "diffuse": [0.7 * c for c in rgb],
                     "type": "spot",
                     "cutoff": 14.0,
                     "exponent": 2.0,
@@ -302,12 +302,24 @@ def add_lighting(spec: mujoco.MjSpec, lighting: str = "white", shadows: bool = F
         )
 
 
-def add_head_camera(spec: mujoco.MjSpec) -> None:
-    """The head (third-person) camera at ``layout.HEAD_CAMERA_POS`` looking at the workspace."""
-    pos = np.array(layout.HEAD_CAMERA_POS)
+def add_head_camera(
+    spec: mujoco.MjSpec,
+    pos: tuple[float, float, float] | None = None,
+    lookat: tuple[float, float, float] | None = None,
+) -> None:
+    """The head (third-person) camera at ``pos`` looking at ``lookat`` (world frame, m).
+
+    Defaults: ``layout.HEAD_CAMERA_POS`` and ``layout.HEAD_CAMERA_LOOKAT``.
+    """
+    pos = np.array(layout.HEAD_CAMERA_POS if pos is None else pos, float)
+    lookat = np.array(layout.HEAD_CAMERA_LOOKAT if lookat is None else lookat, float)
+    if pos.shape != (3,) or lookat.shape != (3,) or np.linalg.norm(lookat - pos) < 1e-6:
+        raise ValueError(
+            f"head camera pos and lookat must be distinct 3-vectors, got {pos}, {lookat}"
+        )
     spec.worldbody.add_camera(
         name=HEAD_CAMERA,
         pos=pos.tolist(),
-        quat=look_at_quat(pos, np.array(layout.HEAD_CAMERA_LOOKAT)),
+        quat=look_at_quat(pos, lookat),
         fovy=layout.HEAD_CAMERA_FOVY_DEG,
     )

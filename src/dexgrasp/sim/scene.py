@@ -189,40 +189,60 @@ def sample_scene(
     return SceneDescription(int(seed), split, tuple(placed), target, room, background, lighting)
 
 
-def _place(chosen: list[ObjectSpec], rng: np.random.Generator) -> list[PlacedObject]:
-    """Non-overlapping footprints inside the workspace, largest objects first."""
+def _obb_overlap(a: tuple, b: tuple, gap: float) -> bool:
+    """Whether two 2D oriented boxes (centre (2,), half extents (2,), yaw) come closer than gap."""
+    (ca, ha, ya), (cb, hb, yb) = a, b
+    axes_a = np.array([[np.cos(ya), np.sin(ya)], [-np.sin(ya), np.cos(ya)]])
+    axes_b = np.array([[np.cos(yb), np.sin(yb)], [-np.sin(yb), np.cos(yb)]])
+    d = cb - ca
+    for axis in np.concatenate([axes_a, axes_b]):
+        ra = np.sum(ha * np.abs(axes_a @ axis))
+        rb = np.sum(hb * np.abs(axes_b @ axis))
+        if abs(d @ axis) > ra + rb + gap:
+            return False  # separating axis found
+    return True
+
+
+def _place(
+    chosen: list[ObjectSpec], rng: np.random.Generator, attempts: int = 30
+) -> list[PlacedObject]:
+    """Non-overlapping oriented footprints inside the workspace, largest objects first."""
     order = sorted(range(len(chosen)), key=lambda i: -max(chosen[i].size[:2]))
+    lying = {
+        i: chosen[i].height > 2 * chosen[i].width
+        and rng.uniform() < _LYING_CATEGORIES.get(chosen[i].category, 0.0)
+        for i in order
+    }
     (x0, x1), (y0, y1) = layout.WORKSPACE_X, layout.WORKSPACE_Y
     tx, ty = layout.TABLE_CENTER_XY
     hx, hy = layout.TABLE_HALF_SIZE_XY
-    centres: list[tuple[np.ndarray, float]] = []
-    poses: dict[int, tuple] = {}
-    for i in order:
-        obj = chosen[i]
-        lying = obj.height > 2 * obj.width and rng.uniform() < _LYING_CATEGORIES.get(
-            obj.category, 0.0
-        )
-        w, d, h = obj.size
-        horiz, vert = ((w, h), d) if lying else ((w, d), h)
-        radius = 0.5 * float(np.hypot(*horiz))
-        for _ in range(500):
-            xy = rng.uniform([x0, y0], [x1, y1])
-            xy = np.clip(
-                xy,
-                [tx - hx + radius + 0.02, ty - hy + radius + 0.02],
-                [tx + hx - radius - 0.02, ty + hy - radius - 0.02],
-            )
-            if all(np.linalg.norm(xy - c) >= radius + r + FOOTPRINT_GAP for c, r in centres):
-                break
-        else:
-            raise RuntimeError(
-                f"could not place {len(chosen)} objects without overlap; use fewer objects"
-            )
-        centres.append((xy, radius))
-        quat = _yaw_quat(rng.uniform(-np.pi, np.pi), lying)
-        z = layout.TABLE_TOP_Z + vert / 2 + DROP_HEIGHT
-        poses[i] = ((float(xy[0]), float(xy[1]), float(z)), tuple(float(q) for q in quat))
-    return [PlacedObject(i, chosen[i], *poses[i]) for i in range(len(chosen))]
+    for _ in range(attempts):
+        boxes: list[tuple] = []
+        poses: dict[int, tuple] = {}
+        for i in order:
+            w, d, h = chosen[i].size
+            horiz, vert = ((w, h), d) if lying[i] else ((w, d), h)
+            half = np.array(horiz) / 2
+            radius = float(np.linalg.norm(half))
+            for _ in range(200):
+                xy = rng.uniform([x0, y0], [x1, y1])
+                xy = np.clip(
+                    xy,
+                    [tx - hx + radius + 0.02, ty - hy + radius + 0.02],
+                    [tx + hx - radius - 0.02, ty + hy - radius - 0.02],
+                )
+                yaw = rng.uniform(-np.pi, np.pi)
+                if not any(_obb_overlap((xy, half, yaw), b, FOOTPRINT_GAP) for b in boxes):
+                    break
+            else:
+                break  # start over with a fresh arrangement
+            boxes.append((xy, half, yaw))
+            z = layout.TABLE_TOP_Z + vert / 2 + DROP_HEIGHT
+            quat = _yaw_quat(yaw, lying[i])
+            poses[i] = ((float(xy[0]), float(xy[1]), float(z)), tuple(float(q) for q in quat))
+        if len(poses) == len(chosen):
+            return [PlacedObject(i, chosen[i], *poses[i]) for i in range(len(chosen))]
+    raise RuntimeError(f"could not place {len(chosen)} objects without overlap; use fewer objects")
 
 
 # -- building --------------------------------------------------------------------------
@@ -232,8 +252,13 @@ def build_spec(
     shadows: bool = False,
     multisample: bool = False,
     max_image_size: tuple[int, int] = (480, 640),
+    head_camera_pos: tuple[float, float, float] | None = None,
+    head_camera_lookat: tuple[float, float, float] | None = None,
 ) -> mujoco.MjSpec:
-    """MjSpec with room, table, background, lighting, head camera, objects and the robot."""
+    """MjSpec with room, table, background, lighting, head camera, objects and the robot.
+
+    The head camera pose defaults to ``layout.HEAD_CAMERA_POS`` / ``HEAD_CAMERA_LOOKAT``.
+    """
     spec = mujoco.MjSpec()
     spec.compiler.degree = False
     spec.modelname = "dexgrasp_tabletop"
@@ -244,7 +269,7 @@ def build_spec(
     rooms.add_room(spec, desc.room)
     rooms.add_background(spec, desc.background)
     rooms.add_lighting(spec, desc.lighting, shadows=shadows)
-    rooms.add_head_camera(spec)
+    rooms.add_head_camera(spec, head_camera_pos, head_camera_lookat)
     for p in desc.objects:
         add_object_body(spec, p.spec, p.body_name, p.pos, p.quat)
     if robot:

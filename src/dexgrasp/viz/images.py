@@ -149,7 +149,9 @@ def tile(
         draw = ImageDraw.Draw(pil)
         for i, text in enumerate(labels):
             r, c = divmod(i, ncols)
-            draw.text((pad + c * (cw + pad) + 1, pad + r * (ch + strip + pad)), str(text), fill=(0, 0, 0))
+            draw.text(
+                (pad + c * (cw + pad) + 1, pad + r * (ch + strip + pad)), str(text), fill=(0, 0, 0)
+            )
         out = np.asarray(pil).copy()
     return out
 

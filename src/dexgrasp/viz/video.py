@@ -18,7 +18,9 @@ def _ffmpeg():
     try:
         import imageio_ffmpeg
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("video writing needs imageio-ffmpeg: pip install 'dexgrasp[sim]'") from err
+        raise ImportError(
+            "video writing needs imageio-ffmpeg: pip install 'dexgrasp[sim]'"
+        ) from err
     return imageio_ffmpeg
 
 
@@ -59,7 +61,9 @@ def write_mp4(
         for frame in frames:
             frame = np.asarray(frame)
             if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
-                raise ValueError(f"frame {count}: expected (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+                raise ValueError(
+                    f"frame {count}: expected (H, W, 3) uint8, got {frame.shape} {frame.dtype}"
+                )
             if shape is None:
                 shape = frame.shape
                 padded = _pad_even(frame)
@@ -77,7 +81,9 @@ def write_mp4(
                 )
                 writer.send(None)  # start ffmpeg
             elif frame.shape != shape:
-                raise ValueError(f"frame {count}: shape {frame.shape} differs from the first {shape}")
+                raise ValueError(
+                    f"frame {count}: shape {frame.shape} differs from the first {shape}"
+                )
             writer.send(_pad_even(frame).tobytes())
             count += 1
     except BaseException:

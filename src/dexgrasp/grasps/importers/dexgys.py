@@ -64,7 +64,9 @@ def parse_entry(entry: object, where: str) -> ImportedGrasp:
     except (TypeError, ValueError):
         raise ImportFormatError(f"{where}: field 'action_id' must be an integer") from None
     if action not in INTENTS:
-        raise ImportFormatError(f"{where}: field 'action_id' must be one of {sorted(INTENTS)}, got {action}")
+        raise ImportFormatError(
+            f"{where}: field 'action_id' must be one of {sorted(INTENTS)}, got {action}"
+        )
     category = str(entry["cate_id"]).strip()
     if not category:
         raise ImportFormatError(f"{where}: field 'cate_id' is empty")

@@ -56,7 +56,9 @@ def _load(path: Path) -> dict:
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
         obj = obj.item()
     if not isinstance(obj, dict):
-        raise ImportFormatError(f"{path}: expected a saved dict of arrays, got {type(obj).__name__}")
+        raise ImportFormatError(
+            f"{path}: expected a saved dict of arrays, got {type(obj).__name__}"
+        )
     return obj
 
 
@@ -135,14 +137,18 @@ def parse_file(path: Path) -> list[ImportedGrasp]:
     if "obj_pose" in data:
         pose = np.asarray(data["obj_pose"], dtype=np.float64).reshape(-1)
         if pose.shape != (7,) or not np.isfinite(pose).all():
-            raise ImportFormatError(f"{where}: field 'obj_pose' must be 7 finite numbers (pos + wxyz)")
+            raise ImportFormatError(
+                f"{where}: field 'obj_pose' must be 7 finite numbers (pos + wxyz)"
+            )
     scale = 1.0
     if "obj_scale" in data:
         scale = float(np.asarray(data["obj_scale"], dtype=np.float64).reshape(-1)[0])
         if not scale > 0:
             raise ImportFormatError(f"{where}: field 'obj_scale' must be > 0, got {scale}")
     if sq_q is not None and len(sq_q) not in (1, len(grasp_q)):
-        raise ImportFormatError(f"{where}: field 'squeeze_qpos' has {len(sq_q)} rows for {len(grasp_q)} grasps")
+        raise ImportFormatError(
+            f"{where}: field 'squeeze_qpos' has {len(sq_q)} rows for {len(grasp_q)} grasps"
+        )
     grasps, clip_g = menagerie_to_openai(grasp_q, pose, scale)
     pre = menagerie_to_openai(pre_q[0], pose, scale)[0] if pre_q is not None else None
     squeeze = menagerie_to_openai(sq_q, pose, scale)[0] if sq_q is not None else None
@@ -184,8 +190,10 @@ def _category_of(object_id: str) -> str:
 def read_dexonomy(src: str | Path) -> list[ImportedGrasp]:
     """Read every ``*.npy`` / ``*.npz`` grasp file under ``src`` (recursively, sorted)."""
     src = Path(src)
-    files = [src] if src.is_file() else sorted(
-        p for p in src.rglob("*") if p.suffix in (".npy", ".npz") and p.is_file()
+    files = (
+        [src]
+        if src.is_file()
+        else sorted(p for p in src.rglob("*") if p.suffix in (".npy", ".npz") and p.is_file())
     )
     if not files:
         raise FileNotFoundError(f"no Dexonomy grasp files (*.npy, *.npz) under {src}")

@@ -79,7 +79,8 @@ def extract_features(net, clouds: np.ndarray, batch_size: int = 32) -> np.ndarra
 def pfid(net, pred_clouds: np.ndarray, ref_clouds: np.ndarray, batch_size: int = 32) -> float:
     """P-FID between generated and reference hand+object clouds, each (B, N, 3)."""
     return frechet_distance(
-        extract_features(net, pred_clouds, batch_size), extract_features(net, ref_clouds, batch_size)
+        extract_features(net, pred_clouds, batch_size),
+        extract_features(net, ref_clouds, batch_size),
     )
 
 
@@ -169,10 +170,14 @@ def train_feature_net(
     clouds = torch.as_tensor(np.asarray(clouds, dtype=np.float32))
     labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
     if clouds.ndim != 3 or clouds.shape[-1] != 3 or len(clouds) != len(labels):
-        raise ValueError(f"clouds (B, N, 3) and labels (B,) mismatch: {clouds.shape}, {labels.shape}")
+        raise ValueError(
+            f"clouds (B, N, 3) and labels (B,) mismatch: {clouds.shape}, {labels.shape}"
+        )
     config = config or PointNet2Config(num_classes=int(labels.max()) + 1)
     if labels.min() < 0 or labels.max() >= config.num_classes:
-        raise ValueError(f"labels must lie in [0, {config.num_classes}), got {labels.min()}..{labels.max()}")
+        raise ValueError(
+            f"labels must lie in [0, {config.num_classes}), got {labels.min()}..{labels.max()}"
+        )
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net = PointNet2Classifier(config)

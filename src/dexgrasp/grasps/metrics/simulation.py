@@ -57,7 +57,7 @@ def simulated_success(
         grasps: (N, 28) grasps, each in the frame of its object.
         object_ids: (N,) object id of each grasp.
         objects: object id -> :class:`~dexgrasp.grasps.objects.GraspObject` (anything with
-            ``mjcf()`` and ``mass``).
+            ``mjcf()`` and ``mass``; ``mjcf_assets()`` too when its body needs meshes).
         tests: subset of ``("force", "gravity")``.
         config: a :class:`~dexgrasp.grasps.simulate.SimConfig` (its ``mode`` is overridden).
     Returns:
@@ -93,7 +93,9 @@ def simulated_success(
 
             items = tqdm(items, desc=f"sim {test}", unit="object")
         for oid, rows in items:
-            sim = HandObjectSim.from_object(objects[oid], config=cfg)
+            obj = objects[oid]
+            assets = obj.mjcf_assets() if hasattr(obj, "mjcf_assets") else ""
+            sim = HandObjectSim(obj.mjcf(), assets, mass=obj.mass, config=cfg)
             for i in rows:
                 r = sim.test_grasp(g[i])
                 all6[i], any6[i] = r.success, r.any_success

@@ -180,6 +180,9 @@ def train_controller(
     loader = DataLoader(
         dataset, batch_size=train_cfg.batch_size, sampler=sampler, drop_last=True,
         num_workers=train_cfg.num_workers, collate_fn=_collate,
+        # Its own generator: creating an iterator must not consume the global RNG, or a
+        # resumed run (which creates one mid-epoch) would draw different noise.
+        generator=torch.Generator().manual_seed(train_cfg.seed),
     )  # fmt: skip
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -266,7 +269,7 @@ def train_controller(
                 rec = {
                     "step": tstate.step, "epoch": epoch, "loss": last_loss,
                     "grad_norm": float(grad_norm), "lr": lr_sched.get_last_lr()[0],
-                    "time_s": round(time.time() - t0, 3),
+                    "time_s": round(time.time() - t0, 3), "processes": acc.num_processes,
                 }  # fmt: skip
                 with log_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")

@@ -9,6 +9,7 @@ right: the head camera looks forward from behind the robot).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -114,6 +115,7 @@ class OraclePlanner:
         self.on_record = on_record
         self._targets: dict[str, str] = {}  # instruction -> object name
         self._initial: dict[str, int] = {}  # prompt -> matching objects on the table at start
+        self._proposed: Counter[str] = Counter()  # object name -> times proposed
 
     # --- helpers -----------------------------------------------------------------------
     def _spec(self, prompt: str) -> TargetSpec:
@@ -143,20 +145,22 @@ class OraclePlanner:
 
     def rank(self, candidates: Sequence[ObjectTruth], side: str = "") -> list[ObjectTruth]:
         """Candidates in the order the paper prefers: visible, unblocked, then right ->
-        centre -> left, rightmost first; when ``side`` is given, the one furthest that way."""
+        centre -> left, rightmost first; when ``side`` is given, the one furthest that way.
+        Objects proposed fewer times come first, so a failed target is retried after others."""
         w = self.truth.image_size[0]
         table = [o.box for o in self.truth.objects() if o.on_table and o.box is not None]
         order = {"right": 0, "center": 1, "left": 2}
 
         def key(o: ObjectTruth) -> tuple:
             if o.box is None:
-                return (1, 0.0)
+                return (1, 0, 0.0)
             cx = (o.box[0] + o.box[2]) / 2.0
             if side:  # the prompt names a side: the object furthest towards it
-                return (0, {"left": cx, "right": -cx, "center": abs(cx - w / 2)}[side])
+                return (0, 0, {"left": cx, "right": -cx, "center": abs(cx - w / 2)}[side])
             others = [b for b in table if b != o.box]
             blocked = overlap_fraction(o.box, others) > self.config.blocked_overlap
-            return (0, int(blocked), order[side_of(o.box, w)], -cx)
+            tries = self._proposed[o.name]
+            return (0, tries, int(blocked), order[side_of(o.box, w)], -cx)
 
         return sorted(candidates, key=key)
 
@@ -165,9 +169,11 @@ class OraclePlanner:
         proposed, otherwise the best attribute match)."""
         objs = [o for o in self.truth.objects() if o.on_table or not on_table_only]
         name = self._targets.get(instruction)
-        for o in objs:
-            if o.name == name:
-                return o
+        if name is not None:
+            for o in objs:
+                if o.name == name:
+                    return o
+            raise PlannerTargetError(f"{name} ({instruction!r}) is no longer on the table")
         text = instruction.lower()
         toks = {singular(t) for t in tokens(text)}
         side = next((SIDE_WORDS[t] for t in tokens(text) if t in SIDE_WORDS), "")
@@ -198,6 +204,7 @@ class OraclePlanner:
         )
         instruction = f"Grasp the {target.name} {where}."
         self._targets[instruction] = target.name
+        self._proposed[target.name] += 1
         self._log(
             "propose_instruction",
             prompt,

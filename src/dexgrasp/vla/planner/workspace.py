@@ -73,3 +73,25 @@ def crop_workspace(image: np.ndarray, region: WorkspaceRegion | None) -> np.ndar
     out = image.copy()
     out[~region.mask(image.shape[0], image.shape[1])] = 255
     return out
+
+
+def convex_hull(points: np.ndarray) -> np.ndarray:
+    """(N, 2) points -> (K, 2) convex hull in counter-clockwise order (monotone chain)."""
+    pts = sorted({(float(x), float(y)) for x, y in np.asarray(points, float)})
+    if len(pts) <= 2:
+        return np.asarray(pts)
+
+    def cross(o, a, b):  # noqa: ANN001, ANN202
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    upper: list = []
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return np.asarray(lower[:-1] + upper[:-1])

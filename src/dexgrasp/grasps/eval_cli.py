@@ -1,0 +1,240 @@
+"""``dexgrasp grasps eval`` and ``dexgrasp grasps import``.
+
+    dexgrasp grasps eval --data DIR [--pred grasps.json] --metrics sim,q1,pen,cd,con,div,contact,pfid
+    dexgrasp grasps import --format dexgys|dexonomy --src PATH --out DIR
+
+``eval`` without ``--pred`` scores the dataset's own grasps (physical quality and diversity);
+with ``--pred`` it scores predictions against the dataset's grasps. A predictions file is a
+JSON list (or ``{"grasps": [...]}``) of::
+
+    {"object_id": "mug_0003", "grasp": [28 numbers],
+     "contacts": {"rh_ffdistal": [[x, y, z], ...], ...},   # optional, object frame, m
+     "ref": 12}                                            # optional reference row
+
+``ref`` indexes the evaluated reference rows (dataset order after ``--split``/``--limit``);
+without it each prediction is paired with the closest (Chamfer) reference of its object.
+A table goes to stdout and everything to ``--out`` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_METRICS = "sim,q1,pen,div"
+DEFAULT_PRED_METRICS = "sim,q1,pen,cd,con,div"
+NOT_COMPARABLE = ("P-FID here uses a PointNet++ trained on dexgrasp's procedural object "
+                  "categories: the number is NOT comparable with published P-FID values.")  # fmt: skip
+
+
+def register(top, groups) -> None:
+    g = groups["grasps"]
+    ev = g.add_parser("eval", help="grasp metrics: simulated success, Q1, penetration, CD, ...",
+                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ev.add_argument("--data", required=True, help="grasp dataset directory")
+    ev.add_argument("--pred", help="predicted grasps (.json); default: score the dataset's grasps")
+    ev.add_argument("--metrics", default=None,
+                    help=f"comma list from sim,q1,pen,cd,con,div,contact,pfid "
+                         f"(default {DEFAULT_METRICS}; with --pred {DEFAULT_PRED_METRICS})")  # fmt: skip
+    ev.add_argument("--split", default=None, help="dataset split to use as reference (e.g. unseen)")
+    ev.add_argument(
+        "--limit", type=int, default=None, help="use at most this many reference grasps"
+    )
+    ev.add_argument(
+        "--pfid-weights", help="P-FID feature net: saved directory or PointNet++ checkpoint"
+    )
+    ev.add_argument("--pfid-width", type=int, default=2, help="width_mult of a checkpoint file (2)")
+    ev.add_argument("--train-pfid", metavar="DIR",
+                    help="train a feature net on the dataset's object categories, save it to DIR")  # fmt: skip
+    ev.add_argument("--pfid-epochs", type=int, default=30)
+    ev.add_argument(
+        "--out", help="metrics JSON (default: <pred>.metrics.json or DATA/eval_metrics.json)"
+    )
+    ev.add_argument("--progress", action="store_true", help="progress bars")
+    ev.set_defaults(func=run_eval)
+
+    im = g.add_parser("import", help="import DexGYS or Dexonomy/DexGraspBench grasps")
+    im.add_argument("--format", required=True, choices=("dexgys", "dexonomy"))
+    im.add_argument("--src", required=True, help="source file or directory")
+    im.add_argument("--out", required=True, help="output dataset directory")
+    im.add_argument("--oakink", help="DexGYS only: OakInk root, to locate object meshes")
+    im.add_argument(
+        "--mesh-root", help="Dexonomy only: directory the obj_path entries are relative to"
+    )
+    im.add_argument(
+        "--annotate",
+        choices=("none", "template"),
+        default="template",
+        help="add template instructions where the source has none (default template)",
+    )
+    im.set_defaults(func=run_import)
+
+
+# --- predictions -----------------------------------------------------------------------------
+def load_predictions(path: Path):
+    """Read a predictions file -> (GraspSet, ref indices or None)."""
+    from dexgrasp.grasps.conventions import LINK_NAMES
+    from dexgrasp.grasps.metrics.evaluate import GraspSet
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if isinstance(data, dict):
+        if "grasps" not in data:
+            raise ValueError(f"{path}: expected a list or an object with field 'grasps'")
+        data = data["grasps"]
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path}: no predictions")
+    ids, grasps, contacts, refs = [], [], [], []
+    for i, e in enumerate(data):
+        where = f"{path}[{i}]"
+        if not isinstance(e, dict):
+            raise ValueError(f"{where}: each prediction must be an object")
+        for key in ("object_id", "grasp"):
+            if key not in e:
+                raise ValueError(f"{where}: missing field {key!r}")
+        try:
+            g = np.asarray(e["grasp"], dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: field 'grasp' must be 28 numbers") from None
+        if g.shape != (28,) or not np.isfinite(g).all():
+            raise ValueError(f"{where}: field 'grasp' must be 28 finite numbers, got {g.size}")
+        c = e.get("contacts")
+        if c is not None:
+            if not isinstance(c, dict):
+                raise ValueError(f"{where}: field 'contacts' must map link names to positions")
+            bad = [k for k in c if k not in LINK_NAMES]
+            if bad:
+                raise ValueError(f"{where}: field 'contacts' has unknown links {bad}")
+            try:
+                c = {k: np.asarray(v, dtype=np.float64).reshape(-1, 3) for k, v in c.items()}
+            except ValueError:
+                raise ValueError(
+                    f"{where}: field 'contacts' positions must be [x, y, z] lists"
+                ) from None
+        r = e.get("ref")
+        if r is not None and (not isinstance(r, int) or r < 0):
+            raise ValueError(f"{where}: field 'ref' must be a non-negative integer")
+        ids.append(str(e["object_id"]))
+        grasps.append(g)
+        contacts.append(c)
+        refs.append(r)
+    has_contacts = all(c is not None for c in contacts)
+    if any(c is not None for c in contacts) and not has_contacts:
+        raise ValueError(f"{path}: give 'contacts' for every prediction or for none")
+    if any(r is not None for r in refs) and not all(r is not None for r in refs):
+        raise ValueError(f"{path}: give 'ref' for every prediction or for none")
+    pred = GraspSet(ids, np.stack(grasps), contacts if has_contacts else None)
+    return pred, (np.asarray(refs) if refs[0] is not None else None)
+
+
+# --- dataset ---------------------------------------------------------------------------------
+def load_reference(path: Path, split: str | None = None, limit: int | None = None):
+    """Dataset -> (reference GraspSet, objects by id, object points by id)."""
+    from dexgrasp.grasps.importers.bridge import read_reference
+
+    return read_reference(Path(path), split=split, limit=limit)
+
+
+# --- commands --------------------------------------------------------------------------------
+def _print_table(summary: dict[str, float], seconds: dict[str, float], n: int) -> None:
+    width = max(len(k) for k in summary) + 2
+    print(f"{'metric':<{width}}{'value':>12}")
+    for k, v in summary.items():
+        print(f"{k:<{width}}{v:>12.4f}")
+    if seconds:
+        print("\ntime (s): " + ", ".join(f"{k} {v:.1f} ({n / v:.1f} grasps/s)" if v > 0 else k
+                                       for k, v in seconds.items()))  # fmt: skip
+
+
+def _pfid_net(args, objects, points, progress: bool):
+    from dexgrasp.grasps.metrics.pfid import load_feature_net, save_feature_net, train_feature_net
+    from dexgrasp.grasps.metrics.pointnet2 import PointNet2Config
+
+    if args.pfid_weights:
+        return load_feature_net(args.pfid_weights, width_mult=args.pfid_width), True
+    if not args.train_pfid:
+        raise SystemExit("metric pfid needs --pfid-weights PATH or --train-pfid DIR")
+    out = Path(args.train_pfid)
+    if (out / "model.safetensors").is_file():
+        return load_feature_net(out), False
+    cats = sorted({objects[o].category for o in objects})
+    clouds, labels = [], []
+    for oid, obj in objects.items():
+        pts = points.get(oid) if points else None
+        for k in range(4):  # 4 random 1024-point views of each object
+            rng = np.random.default_rng(k)
+            src = pts if pts is not None else obj.sample_surface(2048, seed=k)[0]
+            clouds.append(np.asarray(src)[rng.choice(len(src), 1024, replace=len(src) < 1024)])
+            labels.append(cats.index(obj.category))
+    net, losses = train_feature_net(np.stack(clouds), np.array(labels),
+                                    PointNet2Config(num_classes=max(len(cats), 2)),
+                                    epochs=args.pfid_epochs, progress=progress)  # fmt: skip
+    save_feature_net(net, out, extra={"classes": cats, "loss": losses})
+    print(f"trained P-FID feature net on {len(cats)} categories -> {out}")
+    return net, False
+
+
+def run_eval(args) -> int:
+    from dexgrasp.grasps.metrics.evaluate import METRICS, evaluate
+
+    metrics = [m.strip() for m in (args.metrics or (DEFAULT_PRED_METRICS if args.pred else DEFAULT_METRICS)).split(",") if m.strip()]  # fmt: skip
+    bad = [m for m in metrics if m not in METRICS]
+    if bad:
+        print(f"error: unknown metrics {bad}; choose from {','.join(METRICS)}", file=sys.stderr)
+        return 2
+    try:
+        ref, objects, points = load_reference(Path(args.data), args.split, args.limit)
+        pred, ref_index = load_predictions(Path(args.pred)) if args.pred else (ref, None)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.pred is None:
+        ref_index = np.arange(len(ref.grasps))
+        metrics = [m for m in metrics if m not in ("cd", "con", "contact", "pfid")] or metrics
+    net, comparable = None, True
+    if "pfid" in metrics:
+        net, comparable = _pfid_net(args, objects, points, args.progress)
+    res = evaluate(pred, objects, metrics, ref=ref, ref_index=ref_index, object_points=points,
+                   pfid_net=net, progress=args.progress)  # fmt: skip
+    _print_table(res.summary, res.seconds, len(pred.grasps))
+    if "pfid" in metrics and not comparable:
+        print("\nnote: " + NOT_COMPARABLE)
+    out = Path(args.out) if args.out else (
+        Path(args.pred).with_suffix(".metrics.json") if args.pred else Path(args.data) / "eval_metrics.json")  # fmt: skip
+    payload = {"data": str(args.data), "pred": args.pred, "metrics": metrics,
+               "summary": res.summary, "seconds": res.seconds,
+               "per_grasp": {k: np.asarray(v).tolist() for k, v in res.per_grasp.items()}}  # fmt: skip
+    if "pfid" in metrics and not comparable:
+        payload["pfid_note"] = NOT_COMPARABLE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2))
+    print(f"\nwrote {out}")
+    return 0
+
+
+def run_import(args) -> int:
+    from dexgrasp.grasps.importers import READERS, ImportFormatError
+    from dexgrasp.grasps.importers.bridge import write_imported
+
+    try:
+        if args.format == "dexgys":
+            recs = READERS["dexgys"](args.src, oakink_root=args.oakink)
+        else:
+            recs = READERS["dexonomy"](args.src)
+    except (ImportFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        summary = write_imported(recs, Path(args.out), annotate=args.annotate,
+                                 mesh_root=args.mesh_root)  # fmt: skip
+    except (ValueError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0

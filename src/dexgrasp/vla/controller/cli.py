@@ -1,0 +1,138 @@
+"""``dexgrasp train controller`` and ``dexgrasp eval controller``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(top: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
+    t = groups["train"].add_parser(
+        "controller",
+        help="train the DexGraspVLA controller on demonstrations",
+        description="Train the controller (accelerate; for many GPUs run "
+        "`accelerate launch --num_processes N -m dexgrasp.cli train controller ...`). "
+        "Re-running with the same --out resumes exactly from the last checkpoint.",
+    )
+    t.add_argument("--data", required=True, help="episode store (zarr), ours or the authors' layout")
+    t.add_argument("--out", required=True, help="output directory (checkpoint, logs, state)")
+    t.add_argument("--config", default="small", help="preset: small | paper, or a config.json")
+    t.add_argument("--epochs", type=int, help="override the preset's epochs")
+    t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
+    t.add_argument("--batch-size", type=int, help="per-process batch size")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--warmup-steps", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--ema", action="store_true", help="keep an EMA of the weights and export it")
+    t.add_argument("--checkpoint-every", type=int, help="optimizer steps between checkpoints")
+    t.add_argument("--log-every", type=int, help="optimizer steps between loss-log lines")
+    t.add_argument("--feature-cache-views", type=int,
+                   help="cache frozen-encoder features with this many colour-jittered views")  # fmt: skip
+    t.add_argument("--episodes", type=int, help="use only the first N episodes of the store")
+    t.add_argument("--split", help="use only episodes whose metadata split equals this")
+    t.add_argument("--head-encoder", help="DINOv2 hub id or local dir for the head camera")
+    t.add_argument("--wrist-encoder", help="DINOv2 hub id or local dir for the wrist camera")
+    t.add_argument("--num-workers", type=int, help="data loader worker processes")
+    t.add_argument("--no-resume", action="store_true", help="start over even if --out has a state")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+
+    e = groups["eval"].add_parser(
+        "controller",
+        help="closed-loop success rate of a controller checkpoint in simulation",
+        description="Runs N episodes in dexgrasp/TabletopGrasp-v0 with the ground-truth mask.",
+    )
+    e.add_argument("--ckpt", default="shipped", help="checkpoint directory, or 'shipped'")
+    e.add_argument("--split", default="train", help="object split: train | unseen | ...")
+    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--seed", type=int, help="first scene seed (default: the evaluation base)")
+    e.add_argument("--max-steps", type=int, help="control steps per episode")
+    e.add_argument("--background", help="table background (default: white table)")
+    e.add_argument("--lighting", help="lighting (default: white)")
+    e.add_argument("--room", help="room: collection | evaluation")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--threads", type=int, help="torch threads")
+    e.add_argument("--out", help="write the result JSON here")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_eval)
+
+
+def _load_config(spec: str, args: argparse.Namespace):
+    from dexgrasp.vla.controller.configuration import ControllerConfig, TrainConfig
+
+    if spec in ("small", "paper"):
+        config, train_cfg = ControllerConfig.preset(spec), TrainConfig.preset(spec)
+    else:
+        config, train_cfg = ControllerConfig.load(spec), TrainConfig.preset("small")
+    for cam in ("head", "wrist"):
+        path = getattr(args, f"{cam}_encoder")
+        if path:
+            getattr(config, f"{cam}_encoder").pretrained = path
+    overrides = {
+        "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
+        "lr": args.lr, "warmup_steps": args.warmup_steps, "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every, "log_every": args.log_every,
+        "num_workers": args.num_workers,
+        "feature_cache_views": args.feature_cache_views,
+    }  # fmt: skip
+    kwargs = {**vars(train_cfg), **{k: v for k, v in overrides.items() if v is not None}}
+    if args.ema:
+        kwargs["ema"] = True
+    return type(config).from_dict(config.to_dict()), TrainConfig(**kwargs)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dexgrasp.data.episodes import EpisodeStore
+    from dexgrasp.vla.controller.train import train_controller
+
+    config, train_cfg = _load_config(args.config, args)
+    store = EpisodeStore(args.data)
+    episodes = list(range(len(store)))
+    if args.split:
+        episodes = store.episodes_where(split=args.split)
+    if args.episodes is not None:
+        episodes = episodes[: args.episodes]
+    if not episodes:
+        print(f"no episodes selected from {args.data}", file=sys.stderr)
+        return 2
+    out = train_controller(
+        args.data, args.out, config, train_cfg, episodes=episodes,
+        resume=not args.no_resume, progress=not args.quiet,
+    )  # fmt: skip
+    print(f"controller written to {out} ({len(episodes)} episodes of {args.data})")
+    return 0
+
+
+def shipped_checkpoint() -> Path:
+    """Directory of the checkpoint shipped inside the package."""
+    return Path(__file__).resolve().parents[2] / "checkpoints" / "controller_small"
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, evaluate_controller
+    from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ckpt = shipped_checkpoint() if args.ckpt == "shipped" else Path(args.ckpt)
+    if not ckpt.is_dir():
+        print(f"no controller checkpoint at {ckpt}", file=sys.stderr)
+        return 2
+    policy = DexGraspVLAController.from_pretrained(ckpt, device=args.device)
+    env_kwargs = {k: getattr(args, k) for k in ("background", "lighting", "room") if getattr(args, k)}
+    kwargs = {"max_steps": args.max_steps} if args.max_steps else {}
+    result = evaluate_controller(
+        policy, split=args.split, episodes=args.episodes,
+        seed=EVAL_SEED_BASE if args.seed is None else args.seed,
+        env_kwargs=env_kwargs or None, progress=not args.quiet, **kwargs,
+    )  # fmt: skip
+    print(result.summary())
+    if args.out:
+        result.save(args.out)
+    print(json.dumps({"split": result.split, "episodes": result.episodes,
+                      "success_rate": result.success_rate}))  # fmt: skip
+    return 0

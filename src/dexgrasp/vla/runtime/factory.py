@@ -1,0 +1,137 @@
+"""Builds the runtime's parts from names (what ``dexgrasp run`` and the bench use)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dexgrasp.vla.planner.types import PlannerRecord
+
+PLANNERS = ("oracle", "openai", "qwen-local")
+SEGMENTERS = ("auto", "gt", "grabcut", "sam")
+TRACKERS = ("auto", "gt", "flow", "sam2")
+SHIPPED_CONTROLLER = Path(__file__).resolve().parents[2] / "checkpoints" / "controller"
+
+
+@dataclass
+class PlannerOptions:
+    """Backend settings for VLM planners (ignored by the oracle)."""
+
+    base_url: str = "http://localhost:8000/v1"
+    model: str = "Qwen/Qwen2.5-VL-72B-Instruct"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0
+    qwen_model: str = "Qwen/Qwen2.5-VL-7B-Instruct"
+    workspace_crop: bool = True
+
+
+def make_planner(
+    kind: str,
+    robot: Any,
+    options: PlannerOptions | None = None,
+    on_record: Callable[[PlannerRecord], None] | None = None,
+) -> Any:
+    """ "oracle" (simulator ground truth), "openai" (chat-completions endpoint) or
+    "qwen-local" (transformers Qwen2.5-VL)."""
+    from dexgrasp.vla.planner import OracleConfig, OraclePlanner, PlannerConfig, VLMPlanner
+
+    if kind not in PLANNERS:
+        raise ValueError(f"planner must be one of {PLANNERS}, got {kind!r}")
+    options = options or PlannerOptions()
+    if kind == "oracle":
+        if not hasattr(robot, "objects"):
+            raise ValueError("the oracle planner needs a simulated robot (ground truth)")
+        from dexgrasp.sim import layout
+
+        return OraclePlanner(
+            robot, OracleConfig(lift_success_m=layout.SUCCESS_LIFT_M), on_record=on_record
+        )
+    if kind == "openai":
+        from dexgrasp.vlm.openai_client import OpenAIClientConfig, OpenAICompatibleClient
+
+        local = any(h in options.base_url for h in ("localhost", "127.0.0.1", "0.0.0.0"))
+        client = OpenAICompatibleClient(
+            OpenAIClientConfig(
+                base_url=options.base_url,
+                model=options.model,
+                api_key_env=options.api_key_env,
+                allow_missing_key=local,
+                timeout_s=options.timeout_s,
+            )
+        )
+    else:
+        from dexgrasp.vlm.qwen_local import QwenVLLocalClient
+
+        client = QwenVLLocalClient.from_pretrained(options.qwen_model)
+    workspace = None
+    if options.workspace_crop and hasattr(robot, "model"):
+        from dexgrasp.vla.runtime.sim_robot import table_region
+
+        workspace = table_region(robot)
+    return VLMPlanner(client, PlannerConfig(workspace=workspace), on_record=on_record)
+
+
+def make_perception(
+    segmenter: str,
+    tracker: str,
+    robot: Any,
+    planner_kind: str,
+    sam: str | None = None,
+    sam2: str | None = None,
+) -> tuple[Any, Any]:
+    """(segmenter, tracker). "auto": ground truth with the oracle planner in simulation (this
+    measures the controller alone), otherwise SAM / SAM 2 when weights are given, else
+    GrabCut and the optical-flow tracker (no weights)."""
+    from dexgrasp.vla import perception as P
+
+    if segmenter not in SEGMENTERS or tracker not in TRACKERS:
+        raise ValueError(f"segmenter must be one of {SEGMENTERS} and tracker one of {TRACKERS}")
+    sim = hasattr(robot, "object_masks")
+    if segmenter == "auto":
+        segmenter = "gt" if (sim and planner_kind == "oracle") else ("sam" if sam else "grabcut")
+    if tracker == "auto":
+        tracker = "gt" if (sim and planner_kind == "oracle") else ("sam2" if sam2 else "flow")
+    if "gt" in (segmenter, tracker) and not sim:
+        raise ValueError("ground-truth perception needs the simulator")
+    seg = {
+        "gt": lambda: P.GroundTruthSegmenter(robot.object_masks),
+        "grabcut": lambda: P.GrabCutSegmenter(),
+        "sam": lambda: P.SamSegmenter.from_pretrained(sam or "facebook/sam-vit-base"),
+    }[segmenter]()
+    trk = {
+        "gt": lambda: P.GroundTruthTracker(robot.object_masks),
+        "flow": lambda: P.FlowTracker(),
+        "sam2": lambda: P.Sam2VideoTracker.from_pretrained(sam2 or "facebook/sam2.1-hiera-tiny"),
+    }[tracker]()
+    return seg, trk
+
+
+def make_controller(spec: str | None, robot: Any) -> Any:
+    """``"expert"`` (simulation), a checkpoint directory, or ``None``: the checkpoint shipped
+    with the package when there is one, else the expert."""
+    from dexgrasp.vla.runtime.controllers import ExpertController, LearnedController
+
+    if spec is None:
+        spec = (
+            str(SHIPPED_CONTROLLER) if (SHIPPED_CONTROLLER / "config.json").is_file() else "expert"
+        )
+    if spec == "expert":
+        if not hasattr(robot, "segmentation"):
+            raise ValueError("the scripted expert controller runs only in simulation")
+        return ExpertController(robot)
+    path = Path(spec)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"--controller {spec!r}: not 'expert' and not a checkpoint directory"
+        )
+    return LearnedController.from_pretrained(path)
+
+
+def controller_image_size(controller: Any) -> tuple[int, int] | None:
+    """(H, W) the robot's cameras should render for a learned controller."""
+    size = getattr(controller, "image_size", None)
+    if size is None:
+        return None
+    return (224, 224) if size <= 224 else (480, 640)

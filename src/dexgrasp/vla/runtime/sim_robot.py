@@ -1,0 +1,284 @@
+"""The simulator behind the runtime's protocols: a :class:`Robot`, a :class:`SceneTruth`
+for the oracle planner and the judge, and ground-truth masks for perception.
+
+It drives ``dexgrasp/TabletopGrasp-v0`` at the level of its MuJoCo model: one control
+period per ``send_action`` (the env's substeps, joint targets clipped to the limits) and
+camera renders only when asked for, so scripted controllers run fast. Objects that end up
+off the table (placed in the drop zone, or fallen) are parked out of view with the env's
+``remove_object`` and remembered as "placed" or "fell".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dexgrasp.constants import ACTION_DIM, ARM_DIM, OBS_HEAD, OBS_STATE, OBS_WRIST
+from dexgrasp.vla.planner.oracle import ObjectTruth
+from dexgrasp.vla.runtime.protocols import POSES, RobotError
+
+PLACE_RADIUS_M = 0.35  # an object within this xy distance of the drop zone counts as placed
+ON_TABLE_MAX_LIFT_M = 0.03  # resting objects: lowest point at most this high above the table
+
+
+def _min_jerk(n: int) -> np.ndarray:
+    s = np.arange(1, n + 1) / n
+    return 10 * s**3 - 15 * s**4 + 6 * s**5
+
+
+class SimRobot:
+    """:class:`~dexgrasp.vla.runtime.protocols.Robot` and
+    :class:`~dexgrasp.vla.planner.oracle.SceneTruth` over a ``TabletopGraspEnv``.
+
+    ``frame_hook(robot)`` (optional) is called every ``frame_every`` control steps, also
+    during scripted motions, so a recorder can grab video frames.
+    """
+
+    def __init__(self, env: Any, *, move_steps: int = 30, frame_every: int = 2) -> None:
+        import mujoco
+
+        from dexgrasp.sim import layout, robot
+
+        self.env = env.unwrapped if hasattr(env, "unwrapped") else env
+        if self.env.model is None:
+            raise RobotError("reset the environment before wrapping it in SimRobot")
+        self._mj, self._robot, self._layout = mujoco, robot, layout
+        self.move_steps = move_steps
+        self.frame_every = frame_every
+        self.frame_hook: Callable[[SimRobot], None] | None = None
+        self.steps = 0
+        self.status: dict[str, str] = {o.name: "on_table" for o in self.env.scene.objects}
+        self._qadr = robot.joint_qpos_adr(self.env.model)
+        self._limits = np.asarray(robot.joint_limits(), np.float64)
+        self._truth_cache: tuple[float, list[ObjectTruth]] | None = None
+        self._seg_cache: tuple[float, np.ndarray] | None = None
+
+    @classmethod
+    def make(
+        cls,
+        scene_seed: int,
+        *,
+        n_objects: int = 3,
+        split: str = "unseen",
+        image_size: tuple[int, int] = (240, 320),
+        objects: list[str] | None = None,
+        **env_kwargs: Any,
+    ) -> SimRobot:
+        """A fresh seeded scene (``image_size`` is (height, width))."""
+        import gymnasium as gym
+
+        import dexgrasp.sim  # noqa: F401  (registers the env)
+
+        env = gym.make(
+            "dexgrasp/TabletopGrasp-v0",
+            split=split,
+            n_objects=n_objects,
+            image_size=image_size,
+            **env_kwargs,
+        )
+        options: dict[str, Any] = {"scene_seed": int(scene_seed)}
+        if objects:
+            options["objects"] = list(objects)
+        env.reset(seed=int(scene_seed), options=options)
+        return cls(env)
+
+    # --- Robot protocol ------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        return self.env.model
+
+    @property
+    def data(self) -> Any:
+        return self.env.data
+
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        return tuple(self.env.config.image_size)  # type: ignore[return-value]
+
+    def state(self) -> np.ndarray:
+        return self.data.qpos[self._qadr].astype(np.float32)
+
+    def observe(self, images: bool = True) -> dict[str, Any]:
+        obs: dict[str, Any] = {OBS_STATE: self.state()}
+        if images:
+            obs[OBS_HEAD] = self.env.render_camera("head")
+            obs[OBS_WRIST] = self.env.render_camera(self._robot.WRIST_CAMERA)
+        return obs
+
+    def send_action(self, action: np.ndarray) -> None:
+        action = np.asarray(action, np.float64).reshape(-1)
+        if action.shape != (ACTION_DIM,) or not np.all(np.isfinite(action)):
+            raise RobotError(f"action must be 13 finite joint targets, got {action}")
+        m, d = self.model, self.data
+        d.ctrl[:ACTION_DIM] = np.clip(action, self._limits[:, 0], self._limits[:, 1])
+        self._mj.mj_step(m, d, nstep=self.env.n_substeps)
+        self.steps += 1
+        if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
+            raise RobotError("simulation became unstable (non-finite state)")
+        if self.frame_hook is not None and self.steps % self.frame_every == 0:
+            self.frame_hook(self)
+
+    def _interpolate(self, target: np.ndarray, steps: int) -> None:
+        start = self.data.ctrl[:ACTION_DIM].copy()
+        for s in _min_jerk(steps):
+            self.send_action(start + s * (target - start))
+
+    def move_to(self, pose: str) -> None:
+        """Scripted joint-space motion to "home" or "place"; the hand keeps its targets."""
+        if pose not in POSES:
+            raise ValueError(f"pose must be one of {POSES}, got {pose!r}")
+        target = self.data.ctrl[:ACTION_DIM].copy()
+        goal = self._robot.HOME_QPOS if pose == "home" else self._robot.place_qpos()
+        target[:ARM_DIM] = goal[:ARM_DIM]
+        if pose == "place":  # rise first so the held object clears the clutter
+            lift = target.copy()
+            lift[:ARM_DIM] = self.data.ctrl[:ARM_DIM]
+            lift[1] -= 0.25  # shoulder up
+            self._interpolate(
+                np.clip(lift, self._limits[:, 0], self._limits[:, 1]), self.move_steps // 2
+            )
+        self._interpolate(target, self.move_steps)
+
+    def release(self) -> None:
+        target = self.data.ctrl[:ACTION_DIM].copy()
+        target[ARM_DIM:] = self._robot.HAND_OPEN
+        self._interpolate(target, 10)
+        for _ in range(15):  # let the object drop
+            self.send_action(target)
+        self.tidy()
+
+    def reset(self) -> None:
+        """Open the hand and put the robot back at home (a teleport in simulation), then
+        park whatever left the table."""
+        home = np.asarray(self._robot.HOME_QPOS, np.float64)
+        self._robot.set_robot_qpos(self.model, self.data, home)
+        self.data.ctrl[:ACTION_DIM] = home
+        self._mj.mj_forward(self.model, self.data)
+        for _ in range(10):
+            self.send_action(home)
+        self.tidy()
+
+    # --- bookkeeping ------------------------------------------------------------------------
+    def tidy(self) -> list[str]:
+        """Park objects that are off the table (not held); returns their names."""
+        heights = self.env.object_heights()
+        parked = []
+        for o in self.env.scene.objects:
+            if o.removed or self._touching_robot(o.body_id):
+                continue
+            xy = self.data.xpos[o.body_id][:2]
+            if self._on_table_xy(xy) and heights[o.name] > -0.05:
+                continue
+            near_drop = np.linalg.norm(xy - np.asarray(self._layout.PLACE_POS[:2])) < PLACE_RADIUS_M
+            self.status[o.name] = "placed" if near_drop else "fell"
+            self.env.remove_object(o.name)
+            parked.append(o.name)
+        self._truth_cache = self._seg_cache = None
+        return parked
+
+    def _on_table_xy(self, xy: np.ndarray) -> bool:
+        (cx, cy), (hx, hy) = self._layout.TABLE_CENTER_XY, self._layout.TABLE_HALF_SIZE_XY
+        return abs(xy[0] - cx) <= hx and abs(xy[1] - cy) <= hy
+
+    def _touching_robot(self, body_id: int) -> bool:
+        m, d, mask = self.model, self.data, self.env.scene.robot_body_mask
+        for c in d.contact[: d.ncon]:
+            b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
+            if (b1 == body_id and mask[b2]) or (b2 == body_id and mask[b1]):
+                return True
+        return False
+
+    # --- ground truth (SceneTruth, masks) -----------------------------------------------------
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(W, H) of the head camera."""
+        h, w = self.image_hw
+        return (w, h)
+
+    def segmentation(self) -> np.ndarray:
+        """(H, W) int32 object index per head-camera pixel (-1 elsewhere), cached per sim time."""
+        t = float(self.data.time)
+        if self._seg_cache is None or self._seg_cache[0] != t:
+            self._seg_cache = (t, self.env.segmentation("head"))
+        return self._seg_cache[1]
+
+    def object_masks(self) -> dict[str, np.ndarray]:
+        """name -> (H, W) uint8 head-camera mask of every object still in the scene."""
+        seg = self.segmentation()
+        return {
+            o.name: (seg == o.index).astype(np.uint8)
+            for o in self.env.scene.objects
+            if not o.removed
+        }
+
+    def objects(self) -> list[ObjectTruth]:
+        t = float(self.data.time)
+        if self._truth_cache is not None and self._truth_cache[0] == t:
+            return self._truth_cache[1]
+        seg = self.segmentation()
+        heights = self.env.object_heights()
+        out = []
+        for o in self.env.scene.objects:
+            ys, xs = np.nonzero(seg == o.index)
+            box = (
+                (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+                if len(xs)
+                else None
+            )
+            held = self._touching_robot(o.body_id)
+            lift = float(heights[o.name])
+            on_table = (
+                not o.removed
+                and lift <= ON_TABLE_MAX_LIFT_M
+                and self._on_table_xy(self.data.xpos[o.body_id][:2])
+            )
+            spec = o.spec
+            tags = frozenset(
+                t for t, flag in (("food", spec.is_food), ("drink", spec.is_drink)) if flag
+            )
+            out.append(
+                ObjectTruth(
+                    name=spec.name,
+                    category=spec.category,
+                    noun=spec.noun,
+                    color=spec.color_name,
+                    box=None if o.removed else box,
+                    lift_m=-1.0 if o.removed else lift,
+                    on_table=on_table,
+                    tags=tags,
+                    held=held,
+                )
+            )
+        self._truth_cache = (t, out)
+        return out
+
+
+def project_points(robot: SimRobot, points: np.ndarray, camera: str = "head") -> np.ndarray:
+    """(N, 3) world points (m) -> (N, 2) pixel coordinates (x right, y down) in ``camera``."""
+    m, d = robot.model, robot.data
+    cam = m.camera(camera).id
+    h, w = robot.image_hw
+    pos, rot = d.cam_xpos[cam], d.cam_xmat[cam].reshape(3, 3)
+    local = (np.asarray(points, float) - pos) @ rot  # camera frame: x right, y up, -z forward
+    f = 0.5 * h / np.tan(np.deg2rad(m.cam_fovy[cam]) / 2)
+    depth = np.maximum(-local[:, 2], 1e-6)
+    return np.stack([w / 2 + f * local[:, 0] / depth, h / 2 - f * local[:, 1] / depth], axis=1)
+
+
+def table_region(robot: SimRobot, margin_m: float = 0.02, object_height_m: float = 0.25) -> Any:
+    """The table top as a :class:`~dexgrasp.vla.planner.workspace.WorkspaceRegion` of the head
+    image: the convex hull of the table's corners and of the far corners raised by
+    ``object_height_m`` (objects standing at the far edge stick out above it)."""
+    from dexgrasp.sim import layout
+    from dexgrasp.vla.planner.workspace import WorkspaceRegion, convex_hull
+
+    (cx, cy), (hx, hy) = layout.TABLE_CENTER_XY, layout.TABLE_HALF_SIZE_XY
+    hx, hy, z = hx + margin_m, hy + margin_m, layout.TABLE_TOP_Z
+    corners = [(cx + sx * hx, cy + sy * hy, z) for sx in (-1, 1) for sy in (-1, 1)]
+    raised = [(cx + hx, cy + sy * hy, z + object_height_m) for sy in (-1, 1)]
+    h, w = robot.image_hw
+    pix = project_points(robot, np.array(corners + raised))
+    hull = convex_hull(np.clip(pix, [-w, -h], [2 * w, 2 * h]))
+    return WorkspaceRegion.from_pixels([tuple(p) for p in hull], w, h)

@@ -1,0 +1,219 @@
+"""The Gymnasium environment: registration, API checks, determinism, masks, success, failures."""
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dexgrasp.sim  # noqa: F401  (registers the env)
+from dexgrasp import constants as C
+from dexgrasp.sim import layout, robot
+from dexgrasp.sim.env import ENV_ID
+
+
+@pytest.fixture
+def env():
+    e = gym.make(ENV_ID, image_size=(96, 128), n_objects=4)
+    yield e
+    e.close()
+
+
+def _arm_aside(u) -> None:
+    """Swing the arm away from the head camera's view (tests of the mask machinery)."""
+    q = np.array(robot.HOME_QPOS, float)
+    q[0] = -1.5  # base yaw towards the robot's right
+    robot.set_robot_qpos(u.model, u.data, q)
+    mujoco.mj_forward(u.model, u.data)
+
+
+def test_registered_and_observations(env):
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert obs[C.OBS_HEAD].shape == (96, 128, 3) and obs[C.OBS_HEAD].dtype == np.uint8
+    assert obs[C.OBS_WRIST].shape == (96, 128, 3)
+    assert obs[C.OBS_MASK].shape == (96, 128) and set(np.unique(obs[C.OBS_MASK])) <= {0, 1}
+    assert obs[C.OBS_STATE].shape == (13,) and obs[C.OBS_STATE].dtype == np.float32
+    np.testing.assert_allclose(obs[C.OBS_STATE], robot.HOME_QPOS, atol=0.05)
+    assert {"success", "is_success", "objects", "target", "termination_reason"} <= set(info)
+    assert info["target"] in info["objects"] and len(info["objects"]) == 4
+    assert env.action_space.shape == (13,)
+
+
+def test_check_env_passes():
+    e = gym.make(ENV_ID, image_size=(64, 64), n_objects=3)
+    check_env(e.unwrapped, skip_render_check=False)
+    e.close()
+
+
+def test_reset_is_deterministic(env):
+    o1, i1 = env.reset(seed=3)
+    o2, i2 = env.reset(seed=3)
+    for k in o1:
+        np.testing.assert_array_equal(o1[k], o2[k])
+    assert i1["target"] == i2["target"] and list(i1["objects"]) == list(i2["objects"])
+    _, i3 = env.reset(seed=4)
+    assert list(i3["objects"]) != list(i1["objects"])
+    _, i4 = env.reset(options={"scene_seed": i1["scene_seed"]})
+    assert list(i4["objects"]) == list(i1["objects"])
+
+
+def test_mask_matches_target(env):
+    env.reset(seed=1)
+    u = env.unwrapped
+    _arm_aside(u)
+    seg = u.segmentation("head")
+    boxes = u.object_boxes("head")
+    assert len(boxes) >= 3, "most objects should be visible with the arm out of the way"
+    for name in boxes:
+        u.set_target(name)
+        mask = u._observation()[C.OBS_MASK]
+        idx = u.scene.get(name).index
+        np.testing.assert_array_equal(mask, (seg == idx).astype(np.uint8))
+        x1, y1, x2, y2 = boxes[name]
+        ys, xs = np.nonzero(mask)
+        assert xs.min() == x1 and xs.max() + 1 == x2 and ys.min() == y1 and ys.max() + 1 == y2
+        # The object's centre projects inside its box (pinhole camera, fovy from the model).
+        cam = u.model.cam("head").id
+        p = u.data.xpos[u.scene.get(name).body_id] - u.data.cam_xpos[cam]
+        pc = u.data.cam_xmat[cam].reshape(3, 3).T @ p
+        h, w = mask.shape
+        f = 0.5 * h / np.tan(np.deg2rad(u.model.cam_fovy[cam]) / 2)
+        px, py = w / 2 + f * pc[0] / -pc[2], h / 2 - f * pc[1] / -pc[2]
+        assert x1 - 2 <= px <= x2 + 2 and y1 - 2 <= py <= y2 + 2, (name, (px, py), boxes[name])
+
+
+def test_target_option_and_bad_options(env):
+    lib = env.unwrapped.library
+    name = lib.split("train")[5].name
+    _, info = env.reset(seed=0, options={"target": name})
+    assert info["target"] == name and env.unwrapped.target_name == name
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"scene": 1})
+    with pytest.raises(KeyError, match="not in this scene"):
+        env.unwrapped.set_target("purple unicorn")
+
+
+def test_success_after_hold_time():
+    e = gym.make(ENV_ID, image_size=(32, 32), n_objects=2, hold_time_s=0.0, require_contact=False)
+    _, info = e.reset(seed=0)
+    u = e.unwrapped
+    pos = info["objects"][info["target"]]["pos"]
+    u.teleport_object(info["target"], (pos[0], pos[1], layout.TABLE_TOP_Z + 0.4))
+    _, reward, terminated, _, info = e.step(robot.HOME_QPOS)
+    assert terminated and info["success"] and info["is_success"] and reward == 1.0
+    assert info["termination_reason"] == "success"
+    e.close()
+
+
+def test_no_success_without_holding(env):
+    _, info = env.reset(seed=0)
+    u = env.unwrapped
+    pos = info["objects"][info["target"]]["pos"]
+    u.teleport_object(info["target"], (pos[0], pos[1], layout.TABLE_TOP_Z + 0.4))
+    for _ in range(5):  # lifted, but not touching the hand, and shorter than the hold time
+        _, _, terminated, _, info = env.step(robot.HOME_QPOS)
+    assert not info["success"] and not terminated
+
+
+def test_physics_blowup_ends_episode_without_crash(env):
+    _, info = env.reset(seed=2)
+    u = env.unwrapped
+    o = u.scene.get(info["target"])
+    u.data.qvel[o.qvel_adr : o.qvel_adr + 3] = 1e9
+    obs, reward, terminated, truncated, info = env.step(robot.HOME_QPOS)
+    assert terminated and not info["success"] and reward == 0.0
+    assert info["termination_reason"].startswith("physics_unstable")
+    assert env.observation_space.contains(obs)
+
+
+def test_actions_are_clipped_and_validated(env):
+    env.reset(seed=0)
+    u = env.unwrapped
+    env.step(np.full(13, 100.0))
+    np.testing.assert_allclose(u.data.ctrl[:13], robot.joint_limits()[:, 1])
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(12))
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.full(13, np.nan))
+
+
+def test_truncation_at_time_limit():
+    e = gym.make(ENV_ID, image_size=(32, 32), n_objects=2, max_steps=3)
+    e.reset(seed=0)
+    for _ in range(3):
+        _, _, terminated, truncated, info = e.step(robot.HOME_QPOS)
+    assert truncated and not terminated and info["termination_reason"] == "time_limit"
+    e.close()
+
+
+def test_remove_and_teleport(env):
+    _, info = env.reset(seed=1)
+    u = env.unwrapped
+    _arm_aside(u)
+    name = next(n for n in u.object_boxes() if n != info["target"])
+    u.remove_object(name)
+    assert name not in u.object_boxes()
+    assert u.object_heights()[name] < -0.5
+    assert u._info()["objects"][name]["removed"]
+    with pytest.raises(ValueError, match="removed"):
+        u.set_target(name)
+    with pytest.raises(ValueError, match="finite"):
+        u.teleport_object(info["target"], (np.nan, 0, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"split": "test"},
+        {"n_objects": 0},
+        {"background": "lava"},
+        {"lighting": "strobe"},
+        {"image_size": (5, 5)},
+        {"hold_time_s": -1.0},
+    ],
+)
+def test_bad_config_names_field(kwargs):
+    field = next(iter(kwargs))
+    with pytest.raises(ValueError, match=field):
+        gym.make(ENV_ID, **kwargs)
+
+
+def test_conditions_and_large_images():
+    e = gym.make(
+        ENV_ID,
+        image_size=(480, 640),
+        n_objects=6,
+        room="evaluation",
+        background="calibration_board",
+        lighting="disco",
+    )
+    obs, info = e.reset(seed=0)
+    assert obs[C.OBS_HEAD].shape == (480, 640, 3)
+    obs2, _ = e.reset(seed=0, options={"background": "white_table", "lighting": "white"})
+    assert list(info["objects"]) == list(e.unwrapped._info()["objects"])
+    assert np.abs(obs[C.OBS_HEAD].astype(int) - obs2[C.OBS_HEAD]).mean() > 5
+    e.close()
+
+
+# Proposed head-camera position (robot's left of the arm, like the paper's head camera
+# beside the right arm); see docs/sim.md "Known issues".
+PROPOSED_HEAD_CAMERA_POS = (-0.25, 0.30, layout.TABLE_TOP_Z + 0.80)
+
+
+def _targets_visible_at_home(**kwargs) -> int:
+    e = gym.make(ENV_ID, image_size=(96, 96), n_objects=6, **kwargs)
+    visible = sum(int(e.reset(seed=s)[0][C.OBS_MASK].sum() > 0) for s in range(6))
+    e.close()
+    return visible
+
+
+def test_head_camera_sees_targets_at_home_with_proposed_pose():
+    assert _targets_visible_at_home(head_camera_pos=PROPOSED_HEAD_CAMERA_POS) >= 5
+
+
+@pytest.mark.xfail(
+    reason="layout.HEAD_CAMERA_POS sits behind the elbow of robot.HOME_QPOS", strict=False
+)
+def test_head_camera_sees_targets_at_home_with_layout_pose():
+    assert _targets_visible_at_home() >= 5
