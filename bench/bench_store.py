@@ -8,7 +8,8 @@ A "frame" is one time step with every key: head + wrist RGB (224x224x3 uint8), m
 tabletop-like scenes (smooth shading, moving objects), not random bytes, so compression
 ratios mean something: "rendered" is noise-free like our MuJoCo renders, "camera" adds
 Gaussian sensor noise (sigma 2 gray levels) like a real camera. Read timings are the best
-of 3 repetitions (the machine is shared). Prints a table; writes bench/results/store.json.
+of 3 repetitions (the machine is shared); reads are measured with the store's direct
+chunk reads (default) and through zarr (``direct_reads=False``) side by side. Prints a table; writes bench/results/store.json.
 """
 
 from __future__ import annotations
@@ -90,27 +91,29 @@ def bench_codec(root: Path, episodes: list[dict], codec: str, reads: int, seed: 
             w.add_episode(ep, {"split": "train", "seed": i})
     write_s = time.perf_counter() - t0
     disk = _dir_bytes(path)
-    store = EpisodeStore(path)
     ts = [int(t) for t in np.random.default_rng(seed).integers(0, frames, reads)]
 
-    def heads() -> None:  # random single head frames (one chunk each)
+    def heads(store: EpisodeStore) -> None:  # random single head frames (one chunk each)
         for t in ts:
             store.frame(OBS_HEAD, t)
 
-    def samples() -> None:  # training sample: images + state at t, actions t .. t+63
+    def samples(store: EpisodeStore) -> None:  # images + state at t, actions t .. t+63
         for t in ts:
             stop = min(int(store.episode_ends[store.episode_of(t)]), t + HORIZON)
             for key in (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE):
                 store.frame(key, t)
             store.slice(ACTION, t, stop)
 
-    n_ep = min(len(store), 4)
-
-    def whole() -> None:
+    def whole(store: EpisodeStore) -> None:
         for i in range(n_ep):
             store.episode(i)
 
-    head_s, sample_s, whole_s = _best(heads), _best(samples), _best(whole)
+    # direct chunk reads (the default) and zarr's own reads, side by side
+    store, via_zarr = EpisodeStore(path), EpisodeStore(path, direct_reads=False)
+    n_ep = min(len(store), 4)
+    head_s, zarr_head_s = _best(lambda: heads(store)), _best(lambda: heads(via_zarr))
+    sample_s, zarr_sample_s = _best(lambda: samples(store)), _best(lambda: samples(via_zarr))
+    whole_s, zarr_whole_s = _best(lambda: whole(store)), _best(lambda: whole(via_zarr))
     ep_frames = int(store.episode_ends[n_ep - 1])
     shutil.rmtree(path)
     return {
@@ -124,6 +127,9 @@ def bench_codec(root: Path, episodes: list[dict], codec: str, reads: int, seed: 
         "read_head_frames_per_s": reads / head_s,
         "read_head_mb_per_s": reads * SIZE * SIZE * 3 / 1e6 / head_s,
         "read_samples_per_s": reads / sample_s,
+        "zarr_read_head_frames_per_s": reads / zarr_head_s,
+        "zarr_read_samples_per_s": reads / zarr_sample_s,
+        "zarr_read_episode_frames_per_s": int(store.episode_ends[n_ep - 1]) / zarr_whole_s,
         "read_episode_frames_per_s": ep_frames / whole_s,
         "read_episode_mb_per_s": ep_frames * _frame_bytes(episodes[0]) / 1e6 / whole_s,
     }
@@ -177,9 +183,12 @@ def main() -> None:
         ("write_mb_per_s", "{:>10.1f}", "write MB/s"),
         ("read_head_frames_per_s", "{:>10.1f}", "head f/s"),
         ("read_head_mb_per_s", "{:>10.1f}", "head MB/s"),
+        ("zarr_read_head_frames_per_s", "{:>10.1f}", "zarr head"),
         ("read_samples_per_s", "{:>10.1f}", "sample/s"),
+        ("zarr_read_samples_per_s", "{:>10.1f}", "zarr smpl"),
         ("read_episode_frames_per_s", "{:>10.1f}", "ep f/s"),
         ("read_episode_mb_per_s", "{:>10.1f}", "ep MB/s"),
+        ("zarr_read_episode_frames_per_s", "{:>10.1f}", "zarr ep"),
     ]
     r0 = results[0]
     print(

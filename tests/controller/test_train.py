@@ -83,12 +83,15 @@ def test_resume_continues_exactly(tmp_path, tiny_store):
 
 @pytest.mark.slow
 def test_two_process_gloo_training_step(tmp_path, tiny_store):
-    """`accelerate launch --cpu --num_processes 2` runs the CLI's training: DDP over gloo."""
+    """`torchrun` with 2 CPU processes runs the CLI's training: accelerate DDP over gloo.
+
+    (``accelerate launch --cpu`` starts a single process unless MPI is set up; on GPUs the
+    documented path is ``accelerate launch --multi_gpu``.)
+    """
     (tmp_path / "cfg.json").write_text(json.dumps(tiny_config().to_dict()))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "dexgrasp.cli", "train", "controller", "--data", str(tiny_store),
         "--out", str(tmp_path / "ddp"), "--config", str(tmp_path / "cfg.json"),
         "--batch-size", "4", "--max-steps", "3", "--log-every", "1", "--quiet",

@@ -87,6 +87,7 @@ def _check_and_resume(path: Path, expected: int, episode_factory, lengths=None) 
         assert w.add_episode(make(100), {"i": 100}) == expected
     store = EpisodeStore(path)
     assert len(store) == expected + 1
+    assert not list(path.rglob("*.partial"))  # temporaries of interrupted writes are gone
     np.testing.assert_array_equal(store.episode(expected)["action"], make(100)["action"])
     root = zarr.open_group(str(path), mode="r")
     for name, arr in root["data"].arrays():  # the partial tail was truncated
@@ -100,6 +101,14 @@ def test_sigkill_mid_episode(tmp_path, episode_factory, kill_at):
     path = tmp_path / "s.zarr"
     _run_child(path, n_full=2, kill_at=kill_at)
     _check_and_resume(path, expected=3 if kill_at == 99 else 2, episode_factory=episode_factory)
+
+
+def test_leftover_partial_files_are_removed(tmp_path, episode_factory):
+    path = tmp_path / "s.zarr"
+    _run_child(path, n_full=2, kill_at=99)
+    (path / "data" / "action" / "0.0.0123abc.partial").write_bytes(b"torn")
+    (path / "meta" / ".0123abc.partial").write_bytes(b"torn")
+    _check_and_resume(path, expected=3, episode_factory=episode_factory)
 
 
 def test_sigkill_during_first_episode(tmp_path, episode_factory):

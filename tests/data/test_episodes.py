@@ -165,9 +165,16 @@ def _corrupt_frame_shape(path):
     root["data"].create_array(OBS_HEAD, data=np.zeros((15, 16, 16), np.uint8))
 
 
+def _corrupt_mask_size(path):
+    root = zarr.open_group(str(path), mode="r+")
+    del root["data"][OBS_MASK]
+    root["data"].create_array(OBS_MASK, data=np.zeros((15, 8, 8), np.uint8))
+
+
 @pytest.mark.parametrize(
     ("corrupt", "match"),
     [
+        (_corrupt_mask_size, "data/observation.mask frames are \\(8, 8\\)"),
         (_corrupt_missing_key, "data/action is missing"),
         (_corrupt_truncated, "episode 1, data/observation.state: array has 7 frames"),
         (_corrupt_non_monotonic, "episode 1 ends at 3"),
@@ -246,3 +253,40 @@ def test_slices_across_episode_boundaries(tmp_path):
         i = store.episode_of(int(t))
         start, stop = store.episode_bounds(i)
         assert start <= t < stop
+
+
+def test_append_across_lowdim_chunk_boundaries(tmp_path):
+    """Reopening and appending rewrites partly filled 1024-frame chunks correctly."""
+    rng = np.random.default_rng(2)
+    actions = [rng.normal(size=(300, 13)).astype(np.float32) for _ in range(8)]
+    for k in range(0, 8, 3):  # three writer sessions
+        with EpisodeWriter(tmp_path / "s.zarr") as w:
+            for a in actions[k : k + 3]:
+                w.add_episode({ACTION: a}, {})
+    store = EpisodeStore(tmp_path / "s.zarr")
+    np.testing.assert_array_equal(store.slice(ACTION, 0, 2400), np.concatenate(actions))
+
+
+def test_direct_reads_match_zarr(tmp_path, episodes):
+    from dexgrasp.data.legacy import write_legacy_store
+
+    ours = _write(tmp_path / "s.zarr", episodes)
+    theirs = write_legacy_store(tmp_path / "t.zarr", episodes, mask_scale=255)
+    for path in (ours, theirs):
+        fast, slow = EpisodeStore(path), EpisodeStore(path, direct_reads=False)
+        assert any(r is not None for r in fast._direct.values())  # the fast path is in use
+        assert all(r is None for r in slow._direct.values())
+        for key in fast.keys:
+            np.testing.assert_array_equal(fast.slice(key, 0, 15), slow.slice(key, 0, 15))
+            np.testing.assert_array_equal(fast.frame(key, 6), slow.frame(key, 6))
+        frame = fast.frame(OBS_HEAD, 3)
+        frame[0, 0] = 7  # a writable copy
+    (ours / "data" / OBS_MASK / "5.0.0").unlink()  # a chunk never written reads as fill
+    np.testing.assert_array_equal(EpisodeStore(ours).frame(OBS_MASK, 5), 0)
+    np.testing.assert_array_equal(EpisodeStore(ours, direct_reads=False).frame(OBS_MASK, 5), 0)
+
+
+def test_all_zero_frames_are_written(tmp_path, episodes):
+    ep = dict(episodes[0], **{OBS_MASK: np.zeros((4, 16, 16), np.uint8)})
+    path = _write(tmp_path / "s.zarr", [ep])
+    assert (path / "data" / OBS_MASK / "3.0.0").is_file()

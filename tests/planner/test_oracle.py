@@ -147,3 +147,21 @@ def test_records_are_logged(scene):
     planner.predict_box(instr, IMG)
     assert [r.subtask for r in records] == ["propose_instruction", "predict_box"]
     assert records[0].answer == instr
+
+
+def test_sides_are_relative_to_the_table(scene):
+    from dexgrasp.vla.planner.oracle import OracleConfig
+
+    # Table spans pixels 200..440: the apple at x=300..360 is in its middle third.
+    planner = OraclePlanner(scene, OracleConfig(workspace_x_px=(200, 440)))
+    assert "middle" in planner.propose_instruction("grasp the red apple", IMG, IMG)
+    assert "right" in OraclePlanner(scene).propose_instruction("grasp the green apple", IMG, IMG)
+    with pytest.raises(ValueError, match="workspace_x_px"):
+        OracleConfig(workspace_x_px=(5, 1))
+
+
+def test_failed_target_is_retried_after_the_others(scene):
+    planner = OraclePlanner(scene)
+    first = planner.propose_instruction("grasp all food", IMG, IMG)
+    second = planner.propose_instruction("grasp all food", IMG, IMG)  # first one failed
+    assert "green apple" in first and "red apple" in second

@@ -115,3 +115,25 @@ def test_every_object_compiles_with_true_extents(lib):
         bottom = lowest_points(model, data, geoms).min()
         assert bottom == pytest.approx(1.0 - o.height / 2, abs=2e-3), o.name
     assert np.all(model.mesh_vertnum >= 4)
+    trimesh = pytest.importorskip("trimesh")
+    for m in range(model.nmesh):  # convex hulls are closed, consistently oriented surfaces
+        v0, nv = model.mesh_vertadr[m], model.mesh_vertnum[m]
+        f0, nf = model.mesh_faceadr[m], model.mesh_facenum[m]
+        mesh = trimesh.Trimesh(
+            model.mesh_vert[v0 : v0 + nv], model.mesh_face[f0 : f0 + nf], process=True
+        )
+        assert mesh.is_watertight and mesh.volume > 0, model.mesh(m).name
+
+
+def test_filter_by_attributes(lib):
+    bottles = lib.filter("unseen", category="bottle")
+    assert bottles and all(o.category == "bottle" for o in bottles)
+    food = lib.filter("train", is_food=True)
+    assert food and all(o.is_food for o in food)
+    assert lib.filter("train", color_name="green", category="fruit") == [
+        o for o in lib.split("train") if o.color_name == "green" and o.category == "fruit"
+    ]
+    with pytest.raises(ValueError, match="unknown object attributes"):
+        lib.filter("train", flavour="mint")
+    with pytest.raises(KeyError):
+        lib.get("")

@@ -38,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from dexgrasp.constants import OBS_HEAD, OBS_MASK, OBS_WRIST
 from dexgrasp.data import legacy
+from dexgrasp.data.fastread import FrameReader
 from dexgrasp.data.schema import (
     IMAGE_LIKE_KEYS,
     KEY_RULES,
@@ -54,6 +56,7 @@ FORMAT_NAME = "dexgrasp.episodes"
 FORMAT_VERSION = 1
 LOWDIM_CHUNK = 1024  # frames per chunk for state/action-like arrays
 META_CHUNK = 256  # episodes per chunk of meta/episode_meta and meta/episode_ends
+RAM_CACHE_BYTES = 256 << 20  # (N, D) arrays up to this size are loaded once and kept in RAM
 
 
 def _zarr() -> Any:
@@ -120,10 +123,19 @@ class EpisodeStore:
     Opening validates the store and raises `StoreError` naming the episode and key of the
     first problem found (missing key, truncated arrays, non-monotonic ends, shape or dtype
     mismatch, corrupt metadata).
+
+    Args:
+        path: the store directory.
+        direct_reads: read one-frame image chunks straight from their files
+            (`dexgrasp.data.fastread`), bypassing zarr's async reads, and serve
+            low-dimensional (N, D) arrays such as state and action (up to
+            ``RAM_CACHE_BYTES``) from memory after reading them whole on first use. Same
+            results, faster; False reads everything through zarr.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, direct_reads: bool = True) -> None:
         self.path = Path(path)
+        self.direct_reads = direct_reads
         if not self.path.is_dir():
             raise StoreError(f"{self.path}: no episode store here (not a directory)")
         self._root = _open_group(self.path, "r")
@@ -144,6 +156,12 @@ class EpisodeStore:
                 f"data/right_state, ...); data/ holds {sorted(data_names)}"
             )
         self._cache: tuple[str, int, int, np.ndarray] | None = None
+        self._ram: dict[str, np.ndarray] = {}
+        # one-frame-chunk arrays on local disk are read without zarr's async machinery
+        self._direct = {
+            str(arr.path): FrameReader.maybe(self.path, arr) if direct_reads else None
+            for arr, _ in self._sources.values()
+        }
 
     # ------------------------------------------------------------------ opening
     def _open_ours(self, attrs: dict[str, Any], data: Any, meta: Any) -> None:
@@ -186,6 +204,15 @@ class EpisodeStore:
                     f"{self.path}: data/{key} is {arr.shape} {arr.dtype}, expected "
                     f"{rule[1] + 1 if rule[1] else '?'}-D {rule[0]} (all episodes)"
                 )
+        shapes = {k: tuple(a.shape[1:]) for k, (a, _) in self._sources.items()}
+        for key in (OBS_HEAD, OBS_WRIST):
+            if key in shapes and shapes[key][-1] != 3:
+                raise StoreError(f"{self.path}: data/{key} frames are {shapes[key]}, not RGB")
+        if OBS_HEAD in shapes and OBS_MASK in shapes and shapes[OBS_HEAD][:2] != shapes[OBS_MASK]:
+            raise StoreError(
+                f"{self.path}: data/{OBS_MASK} frames are {shapes[OBS_MASK]} but "
+                f"data/{OBS_HEAD} frames are {shapes[OBS_HEAD]} (all episodes)"
+            )
 
     def _open_legacy(self, data: Any, meta: Any, data_names: list[str]) -> None:
         arrays = {name: data[name] for name in data_names}
@@ -241,10 +268,10 @@ class EpisodeStore:
 
     def __getstate__(self) -> dict[str, Any]:
         # zarr handles are not shared across processes (DataLoader workers): reopen by path
-        return {"path": str(self.path)}
+        return {"path": str(self.path), "direct_reads": self.direct_reads}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])
+        self.__init__(state["path"], direct_reads=state.get("direct_reads", True))
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -317,15 +344,29 @@ class EpisodeStore:
         if not 0 <= start <= stop <= self.num_frames:
             raise IndexError(f"slice [{start}, {stop}) out of range [0, {self.num_frames}]")
         arr, fn = self._source(key)
-        if fn is None:
-            return np.asarray(arr[start:stop])
         name = str(arr.path)
+        if fn is None:
+            return self._read(name, arr, start, stop)
         if self._cache is not None and self._cache[:3] == (name, start, stop):
             raw = self._cache[3]  # head and mask share one rgbm read
         else:
-            raw = np.asarray(arr[start:stop])
+            raw = self._read(name, arr, start, stop)
             self._cache = (name, start, stop, raw)
         return fn(raw)
+
+    def _read(self, name: str, arr: Any, start: int, stop: int) -> np.ndarray:
+        direct = self._direct.get(name)
+        if direct is not None:
+            return direct.read_range(start, stop)
+        if name not in self._ram and self.direct_reads and self._small(arr):
+            self._ram[name] = np.asarray(arr[: self.num_frames])  # state/action: keep in RAM
+        if name in self._ram:
+            return self._ram[name][start:stop].copy()
+        return np.asarray(arr[start:stop])
+
+    def _small(self, arr: Any) -> bool:
+        frame_bytes = int(np.prod(arr.shape[1:], dtype=np.int64)) * np.dtype(arr.dtype).itemsize
+        return frame_bytes * self.num_frames <= RAM_CACHE_BYTES and arr.ndim <= 2
 
     def _source(self, key: str) -> tuple[Any, Any]:
         try:
@@ -386,7 +427,11 @@ class EpisodeWriter:
             )
             meta.create_array("episode_meta", shape=(0,), chunks=(META_CHUNK,), dtype=str)
             meta.attrs["num_episodes"] = 0
-            os.replace(tmp, self.path)  # atomic; also replaces an empty directory
+            try:
+                os.replace(tmp, self.path)  # atomic; also replaces an empty directory
+            except OSError:
+                if not (self.path / ".zgroup").is_file():
+                    raise  # otherwise another writer created it first: open theirs
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -397,6 +442,7 @@ class EpisodeWriter:
                 f"{self.path}: is in the {store.layout} layout, which is read-only; "
                 "write a new store and copy episodes into it"
             )
+        self._remove_partials()
         self._root = _open_group(self.path, "r+")
         self._data = self._root["data"]
         self._meta = self._root["meta"]
@@ -406,10 +452,15 @@ class EpisodeWriter:
         if self._num == 0:
             self._reset_data()  # an unfinished first episode may have left anything
         else:
-            self._schema = {
-                k: (store.frame_shape(k), str(store._sources[k][0].dtype)) for k in store.keys
-            }
+            self._schema = {k: (store.frame_shape(k), str(store.dtype(k))) for k in store.keys}
             self._truncate()
+
+    def _remove_partials(self) -> None:
+        """Delete ``*.partial`` temporaries of zarr's atomic writes left by a killed writer."""
+        for dirpath, _, names in os.walk(self.path):
+            for name in names:
+                if name.endswith(".partial"):
+                    (Path(dirpath) / name).unlink(missing_ok=True)
 
     def _reset_data(self) -> None:
         for name in [n for n, _ in self._data.arrays()]:
@@ -458,7 +509,8 @@ class EpisodeWriter:
             self._create_arrays(arrays)
         t0, t1 = self._frames, self._frames + next(iter(arrays.values())).shape[0]
         for key, x in arrays.items():
-            arr = self._data[key]
+            # every frame gets its chunk file, even an all-zero mask: no stale or implied data
+            arr = self._data[key].with_config({"write_empty_chunks": True})
             arr.resize((t1, *arr.shape[1:]))
             arr[t0:t1] = x
         e = self._num

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
+
 
 def register(top, groups) -> None:
     """Add the DextER commands to the ``dexgrasp`` parser."""
@@ -61,16 +63,27 @@ def register(top, groups) -> None:
     p.set_defaults(func=_generate)
 
     p = groups["eval"].add_parser("dexter", help="evaluate DextER on a grasp dataset split")
-    p.add_argument("--model", default="runs/dexter", help="trained DextER directory")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="[NAME=]DIR",
+        help="trained DextER directory; repeat (NAME=DIR) to compare models in one table",
+    )
     p.add_argument("--data", required=True, help="grasp dataset directory")
     p.add_argument("--split", default="unseen")
+    p.add_argument(
+        "--table",
+        default="models",
+        choices=("models", "steering"),
+        help="models: one row per --model (Tables 1, 2, 4); steering: 0..--max-links given contacts",
+    )
+    p.add_argument("--max-links", type=int, default=5, help="steering table: up to K links")
     p.add_argument("-n", type=int, default=4, help="grasps per test record")
     p.add_argument("--max-records", type=int, default=None)
-    p.add_argument(
-        "--steer-links", type=int, default=0, help="give the first K ground-truth contacts"
-    )
-    p.add_argument("--no-sim", action="store_true", help="skip simulated success")
-    p.add_argument("--out", default=None, help="write the metrics JSON here")
+    p.add_argument("--steer-links", type=int, default=0, help="give the first K true contacts")
+    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma list")
+    p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_eval)
@@ -204,19 +217,38 @@ def _picture(args, obj, results, out: Path, np) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from dexgrasp.dexter.evaluate import EvalConfig, evaluate
+    from dexgrasp.dexter.evaluate import (
+        EvalConfig,
+        compare_models,
+        format_table,
+        steering_table,
+    )
 
     cfg = EvalConfig(
         n_per_record=args.n,
         max_records=args.max_records,
         steer_links=args.steer_links,
-        simulate=not args.no_sim,
+        metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()),
         seed=args.seed,
     )
-    metrics = evaluate(args.model, args.data, args.split, cfg, device=args.device)
-    text = json.dumps(metrics, indent=1)
-    print(text)
+    specs = args.model or ["runs/dexter"]
+    models = dict(s.split("=", 1) if "=" in s else (Path(s).name, s) for s in specs)
+    if args.table == "steering":
+        if len(models) != 1:
+            raise SystemExit("--table steering takes exactly one --model")
+        rows = steering_table(
+            next(iter(models.values())),
+            args.data,
+            range(args.max_links + 1),
+            args.split,
+            cfg,
+            args.device,
+        )
+    else:
+        rows = compare_models(models, args.data, args.split, cfg, args.device)
+    print(format_table(rows))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
+        print(f"wrote {args.out}")
     return 0

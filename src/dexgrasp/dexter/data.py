@@ -47,6 +47,8 @@ def as_sample(record: Any) -> GraspSample:
     instr = _field(record, "instructions")
     if isinstance(instr, str):
         instr = [instr]
+    # the grasp dataset stores {"level": "physical"|"functional", "text": ...} entries
+    instr = [s.get("text", "") if isinstance(s, Mapping) else s for s in instr]
     instr = [s for s in instr if isinstance(s, str) and s.strip()]
     if not instr:
         raise ValueError(
@@ -87,15 +89,14 @@ def load_grasp_data(
             "dataset with `dexgrasp grasps synth` first"
         ) from err
     ds = GraspDataset.open(path)
-    records = list(ds.records(split=split)) if split else list(ds.records())
+    records = ds.records(split)
     if not records:
         raise ValueError(f"grasp dataset {path} has no records in split {split!r}")
     samples = [as_sample(r) for r in records]
-    objects = {}
-    for oid in sorted({s.object_id for s in samples}):
-        obj = ds.object(oid)
-        pts = obj["points"] if isinstance(obj, Mapping) else obj.points
-        objects[oid] = np.asarray(pts, dtype=np.float32)
+    objects = {
+        oid: np.asarray(ds.objects[oid].points, dtype=np.float32)
+        for oid in sorted({s.object_id for s in samples})
+    }
     return objects, samples
 
 

@@ -164,7 +164,10 @@ class GroupedPointEncoder(nn.Module):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         centres, groups = self.group(points.float())
-        s, dtype = self.config.scale, self.pos[0].weight.dtype  # group in fp32, embed in model dtype
+        s, dtype = (
+            self.config.scale,
+            self.pos[0].weight.dtype,
+        )  # group in fp32, embed in model dtype
         x = self.embed((groups * s).to(dtype)) + self.pos((centres * s).to(dtype))
         return self.norm(self.blocks(x))
 

@@ -50,7 +50,7 @@ def register(top, groups) -> None:
     ev.add_argument("--pfid-width", type=int, default=2, help="width_mult of a checkpoint file (2)")
     ev.add_argument("--train-pfid", metavar="DIR",
                     help="train a feature net on the dataset's object categories, save it to DIR")  # fmt: skip
-    ev.add_argument("--pfid-epochs", type=int, default=30)
+    ev.add_argument("--pfid-epochs", type=int, default=15)
     ev.add_argument(
         "--out", help="metrics JSON (default: <pred>.metrics.json or DATA/eval_metrics.json)"
     )
@@ -153,8 +153,7 @@ def _print_table(summary: dict[str, float], seconds: dict[str, float], n: int) -
 
 
 def _pfid_net(args, objects, points, progress: bool):
-    from dexgrasp.grasps.metrics.pfid import load_feature_net, save_feature_net, train_feature_net
-    from dexgrasp.grasps.metrics.pointnet2 import PointNet2Config
+    from dexgrasp.grasps.metrics.pfid import load_feature_net, save_feature_net, train_on_objects
 
     if args.pfid_weights:
         return load_feature_net(args.pfid_weights, width_mult=args.pfid_width), True
@@ -163,19 +162,10 @@ def _pfid_net(args, objects, points, progress: bool):
     out = Path(args.train_pfid)
     if (out / "model.safetensors").is_file():
         return load_feature_net(out), False
-    cats = sorted({objects[o].category for o in objects})
-    clouds, labels = [], []
-    for oid, obj in objects.items():
-        pts = points.get(oid) if points else None
-        for k in range(4):  # 4 random 1024-point views of each object
-            rng = np.random.default_rng(k)
-            src = pts if pts is not None else obj.sample_surface(2048, seed=k)[0]
-            clouds.append(np.asarray(src)[rng.choice(len(src), 1024, replace=len(src) < 1024)])
-            labels.append(cats.index(obj.category))
-    net, losses = train_feature_net(np.stack(clouds), np.array(labels),
-                                    PointNet2Config(num_classes=max(len(cats), 2)),
-                                    epochs=args.pfid_epochs, progress=progress)  # fmt: skip
-    save_feature_net(net, out, extra={"classes": cats, "loss": losses})
+    net, cats, losses = train_on_objects(
+        objects, points, epochs=args.pfid_epochs, progress=progress
+    )
+    save_feature_net(net, out, extra={"classes": cats, "loss": losses, "note": NOT_COMPARABLE})
     print(f"trained P-FID feature net on {len(cats)} categories -> {out}")
     return net, False
 

@@ -174,10 +174,15 @@ def synthesize_object(obj, n_grasps: int, seed: int = 0, config: SynthConfig | N
     types = [GRASP_TYPES[t] for t in cfg.types]
     tw = np.array([t.weight for t in types])
     out: list[SynthGrasp] = []
+    tries, wins = np.zeros(len(types)), np.zeros(len(types))
     for _ in range(n_grasps * cfg.attempts_per_grasp):
         if len(out) >= n_grasps:
             break
-        gt = types[rng.choice(len(types), p=tw / tw.sum())]
+        # adaptive: a type that keeps failing on this object is tried less (never never)
+        w = tw * (wins + 1) / (tries + 3)
+        ti = rng.choice(len(types), p=w / w.sum())
+        gt = types[ti]
+        tries[ti] += 1
         part = usable[rng.integers(len(usable))]
         idx = np.flatnonzero(lab == parts.index(part))
         k = idx[rng.integers(len(idx))]
@@ -186,6 +191,7 @@ def synthesize_object(obj, n_grasps: int, seed: int = 0, config: SynthConfig | N
                        rng, cfg)  # fmt: skip
         if res is None:
             continue
+        wins[ti] += 1
         grasp, links, trans = res
         fingers = tuple(dict.fromkeys(FINGER_OF_LINK[link] for link in links))
         out.append(SynthGrasp(obj.object_id, grasp, part, gt.name, links, fingers, trans))
@@ -252,6 +258,15 @@ def _thickness(obj, p: np.ndarray, n: np.ndarray, max_len: float = 0.15) -> floa
     return float(t[out[0]]) if len(out) else max_len
 
 
+def _opposed(contacts, max_mean: float = 0.7) -> bool:
+    """Cheap pre-test: contact normals (hand -> object) must not all point one way; the length
+    of their mean is < ``max_mean`` (1 = all parallel)."""
+    if not contacts:
+        return False
+    normals = np.array([c.normal for c in contacts])  # (k, 3)
+    return bool(np.linalg.norm(normals.mean(axis=0)) < max_mean)
+
+
 def _attempt(sim: HandObjectSim, gt: GraspType, p: np.ndarray, n: np.ndarray,
              axis: np.ndarray | None, rng: np.random.Generator, cfg: SynthConfig):  # fmt: skip
     """One synthesis attempt -> (grasp (28,) f32, contact links, translations) or None.
@@ -281,6 +296,8 @@ def _attempt(sim: HandObjectSim, gt: GraspType, p: np.ndarray, n: np.ndarray,
     has_thumb = any(link.startswith("rh_th") for link in links)
     if len(links) < gt.min_contact_links or (gt.name != "hook" and not has_thumb):
         return None
+    if not _opposed(contacts):
+        return None  # all contacts push the object the same way: it will be squeezed out
     grasp = g.copy()
     grasp[6:] = sim.hand_q()
     grasp = grasp.astype(np.float32)  # exactly what the dataset stores

@@ -139,7 +139,7 @@ class TabletopGraspEnv(gym.Env):
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
         self.scene: scene_lib.Scene | None = None
-        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._renderer: scene_lib.SceneRenderer | None = None
         self._target: str | None = None
         self._hold_steps_needed = int(math.ceil(self.config.hold_time_s * CONTROL_HZ))
         self._reset_episode_counters()
@@ -221,9 +221,9 @@ class TabletopGraspEnv(gym.Env):
         return self.render_camera(rooms.HEAD_CAMERA)
 
     def close(self) -> None:
-        for r in self._renderers.values():
-            r.close()
-        self._renderers.clear()
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
     # -- public helpers (used by the expert, the runtime and the planner oracle) -------
     @property
@@ -256,21 +256,10 @@ class TabletopGraspEnv(gym.Env):
     ) -> np.ndarray:
         """Render camera ``name`` at ``size`` (height, width): (H, W, 3) uint8, or with
         ``segmentation`` the raw (H, W, 2) int32 MuJoCo (object id, object type) map."""
-        h, w = size or self.config.image_size
-        if (h, w) not in self._renderers:
-            self._renderers[(h, w)] = mujoco.Renderer(self.model, h, w)
-        r = self._renderers[(h, w)]
-        r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.config.shadows
-        r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
-        if segmentation:
-            r.enable_segmentation_rendering()
-        try:
-            r.update_scene(self.data, camera=name)
-            out = r.render()
-        finally:
-            if segmentation:
-                r.disable_segmentation_rendering()
-        return out.copy()
+        if self._renderer is None:
+            raise RuntimeError("call reset() before rendering")
+        size = tuple(size or self.config.image_size)
+        return self._renderer.render(self.data, name, size, segmentation, self.config.shadows)
 
     def segmentation(
         self, camera: str = rooms.HEAD_CAMERA, size: tuple[int, int] | None = None
@@ -294,6 +283,33 @@ class TabletopGraspEnv(gym.Env):
             if len(xs):
                 boxes[o.name] = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         return boxes
+
+    def table_mask(
+        self, camera: str = rooms.HEAD_CAMERA, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """(H, W) bool: pixels showing the table top or its covering (for workspace crops)."""
+        seg = self.render_camera(camera, size, segmentation=True)
+        ids = [self.model.geom(rooms.TABLE_GEOM).id]
+        if self.scene.description.background != "white_table":
+            ids.append(self.model.geom("background").id)
+        return (seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)) & np.isin(seg[..., 0], ids)
+
+    def scene_metadata(self) -> dict:
+        """JSON-friendly description of the current scene (for episode metadata and planners)."""
+        desc = self.scene.description
+        return {
+            "scene_seed": desc.seed,
+            "split": desc.split,
+            "room": desc.room,
+            "background": desc.background,
+            "lighting": desc.lighting,
+            "target": self._target,
+            "instruction": self.instruction,
+            "objects": [
+                {**o.spec.attributes(), "spawn_pos": list(p.pos), "spawn_quat": list(p.quat)}
+                for o, p in zip(self.scene.objects, desc.objects)
+            ],
+        }
 
     def object_heights(self) -> dict[str, float]:
         """name -> height (m) of the object's lowest point above the table surface."""
@@ -331,7 +347,6 @@ class TabletopGraspEnv(gym.Env):
         self._steps, self._hold, self._success, self._termination_reason = 0, 0, False, None
 
     def _build(self, desc: scene_lib.SceneDescription) -> None:
-        self.close()
         spec = scene_lib.build_spec(
             desc,
             shadows=self.config.shadows,
@@ -343,6 +358,9 @@ class TabletopGraspEnv(gym.Env):
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.scene = scene_lib.Scene.from_model(desc, self.model)
+        if self._renderer is None:
+            self._renderer = scene_lib.SceneRenderer()
+        self._renderer.set_model(self.model)
         home = np.asarray(self._robot.HOME_QPOS, float)
         self._robot.set_robot_qpos(self.model, self.data, home)
         self.data.ctrl[: len(JOINT_NAMES)] = home

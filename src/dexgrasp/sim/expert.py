@@ -34,7 +34,6 @@ from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation
 # Palm-site geometry in the hand frame (see robot.py): the site is this far in front of the
 # palm surface, and the thumb tip sits this far below the site along the fingers at rest.
 _SITE_TO_PALM = robot.GRASP_CENTER[0] - robot.PALM_HALF[0]
-_THUMB_TIP_Z = 0.036 + 0.0105  # far edge of the open thumb's tip along the fingers (hand z)
 _THUMB_REACH = 0.097  # thumb length from its rotation axis to the tip centre (open)
 _THUMB_AXIS_X = 0.007  # thumb rotation axis in front of the palm's mid-plane (hand x)
 
@@ -61,9 +60,9 @@ class ExpertConfig:
     lift_height: float = 0.20  # how far the palm rises after closing
     pregrasp_distance: float = 0.10  # back-off from the grasp along the approach direction
     palm_clearance: float = 0.005  # gap between palm and object surface at the grasp
-    contact_depth: float = 0.08  # top grasp: where thumb and fingertips meet, below the palm
+    contact_depth: float = 0.07  # top grasp: where thumb and fingertips meet, below the palm
     contact_fraction: float = 0.3  # top grasp: contact height as a fraction of object height
-    near_face: float = 0.075  # top grasp: object's near face along the fingers (hand z)
+    near_face: float = 0.085  # top grasp: object's near face along the fingers (hand z)
     side_min_height: float = 0.075  # side grasp: site height above the table
     side_max_height: float = 0.10
     side_min_object: float = 0.10  # only objects at least this tall are grasped from the side
@@ -247,6 +246,8 @@ class ScriptedExpert:
                 if rot[2, 1] > 0:  # hand y up means thumb down; keep the thumb on top
                     continue
                 pos = c - a * (depth + cfg.palm_clearance - _SITE_TO_PALM)
+                across = np.abs(ax.T @ fingers) @ h  # object half-extent along the fingers
+                pos -= fingers * (cfg.near_face + across - robot.GRASP_CENTER[2])
                 pos[2] = table + height
                 pre_pos = pos - a * cfg.pregrasp_distance
                 out.append(Grasp("side", pos, rot, pre_pos, np.array(cfg.hand_preshape)))
@@ -294,7 +295,9 @@ class ScriptedExpert:
         self._scratch.qpos[:] = data.qpos  # current object poses
         arm0, hand0 = q_now[:ARM_DIM], q_now[ARM_DIM:]
         reach = min(
-            self._clearance(arm0 + s * (g.q_pre - arm0), hand0 + s * (pre - hand0), target_body, False)
+            self._clearance(
+                arm0 + s * (g.q_pre - arm0), hand0 + s * (pre - hand0), target_body, False
+            )
             for s in (0.25, 0.5, 0.75, 1.0)
         )
         approach = min(
@@ -412,13 +415,15 @@ def rollout(
     verify_steps: int = 20,
     config: ExpertConfig | None = None,
     reset_options: dict | None = None,
+    keep_failures: bool = False,
 ) -> Rollout:
     """Run the scripted expert for one episode of ``env`` (``dexgrasp/TabletopGrasp-v0``).
 
     Records observations before each action and the action itself (T = episode_steps frames).
     Success: after the episode the target is lifted and held; then the hand keeps holding
     for ``verify_steps`` more control steps (physics only, not recorded) and must still
-    hold it, so only stable grasps become demonstrations.
+    hold it, so only stable grasps become demonstrations. Frames of failed episodes are
+    dropped unless ``keep_failures`` (e.g. for videos).
     """
     from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 
@@ -452,12 +457,17 @@ def rollout(
         obs, _, terminated, truncated, info = env.step(a)
         reason = info.get("termination_reason")
         if terminated and reason not in (None, "success"):
-            return Rollout(False, {}, meta, str(reason))
+            break
+    else:
+        reason = None
+    if reason not in (None, "success"):
+        out = {k: np.stack(v) for k, v in frames.items() if v} if keep_failures else {}
+        return Rollout(False, out, meta, str(reason))
     ok = lifted_and_held(u)
     if ok and verify_steps > 0:
         u.data.ctrl[: len(actions[-1])] = actions[-1]
         mujoco.mj_step(u.model, u.data, nstep=u.n_substeps * verify_steps)
         ok = lifted_and_held(u)
     meta["success"] = bool(ok)
-    out = {k: np.stack(v) for k, v in frames.items()} if record and ok else {}
+    out = {k: np.stack(v) for k, v in frames.items()} if record and (ok or keep_failures) else {}
     return Rollout(bool(ok), out, meta, "" if ok else "not lifted")

@@ -83,6 +83,7 @@ class ObjectSpec:
     is_drink: bool
     pattern: str
     friction: float
+    finish: str  # surface look: "matte", "glossy" or "metallic"
     flat: bool
     parts: tuple[Part, ...]
 
@@ -164,9 +165,19 @@ class ObjectLibrary:
     def get(self, name: str) -> ObjectSpec:
         """The object called ``name``; raises KeyError naming close matches."""
         if name not in self._by_name:
-            close = [n for n in self._by_name if name.split()[-1] in n][:5]
+            words = str(name).split()
+            close = [n for n in self._by_name if words and words[-1] in n][:5]
             raise KeyError(f"no object named {name!r} in the library (similar: {close})")
         return self._by_name[name]
+
+    def filter(self, split: str, **attrs) -> list[ObjectSpec]:
+        """Objects of ``split`` whose attributes equal ``attrs``, e.g.
+        ``filter("unseen", category="bottle")`` or ``filter("train", is_food=True)``."""
+        fields = ObjectSpec.__dataclass_fields__
+        bad = [k for k in attrs if k not in fields]
+        if bad:
+            raise ValueError(f"unknown object attributes {bad}; known: {sorted(fields)}")
+        return [o for o in self.split(split) if all(getattr(o, k) == v for k, v in attrs.items())]
 
     def split_of(self, name: str) -> str:
         """The primary split of an object (never ``unseen_subset``)."""
@@ -225,6 +236,8 @@ def _unique_name(obj: ObjectSpec, used: set[str]) -> str | None:
 def _sample_object(rng: np.random.Generator, category: str, flat: bool) -> ObjectSpec:
     shape_rng = np.random.default_rng(rng.integers(2**32))
     shape = build_shape(category, shape_rng)
+    # Drawn from the per-object generator so that the main stream (names) is unaffected.
+    finish = str(shape_rng.choice(FINISHES, p=_FINISH_P.get(category, (0.5, 0.5, 0.0))))
     color_name = shape.forced_color or str(rng.choice(shape.colors or list(COLORS)))
     base = np.asarray(COLORS[color_name]) + rng.normal(0.0, 0.03, 3)
     rgba = (*np.clip(base, 0, 1).round(3).tolist(), 1.0)
@@ -262,6 +275,7 @@ def _sample_object(rng: np.random.Generator, category: str, flat: bool) -> Objec
         is_drink=shape.is_drink,
         pattern=shape.pattern,
         friction=round(float(rng.uniform(0.7, 1.2)), 3),
+        finish=finish,
         flat=flat,
         parts=parts,
     )
@@ -276,6 +290,32 @@ _GEOM_TYPES = {
     "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
     "mesh": mujoco.mjtGeom.mjGEOM_MESH,
 }
+
+
+FINISHES = ("matte", "glossy", "metallic")
+# (specular, shininess) of each finish; probabilities of each finish per category.
+_FINISH_LOOK = {"matte": (0.05, 0.05), "glossy": (0.5, 0.6), "metallic": (0.9, 0.9)}
+_FINISH_P = {
+    "can": (0.1, 0.3, 0.6),
+    "bottle": (0.2, 0.8, 0.0),
+    "jar": (0.3, 0.6, 0.1),
+    "fruit": (0.4, 0.6, 0.0),
+    "snack bag": (0.2, 0.5, 0.3),
+    "box": (0.8, 0.2, 0.0),
+    "tool": (0.5, 0.3, 0.2),
+}
+
+
+def _finish_material(spec: mujoco.MjSpec, finish: str) -> str | None:
+    """Shared material named ``finish_<finish>`` (created on first use); geom rgba still
+    sets the colour, the material only the highlights."""
+    if finish not in _FINISH_LOOK:
+        return None
+    name = f"finish_{finish}"
+    if spec.material(name) is None:
+        specular, shininess = _FINISH_LOOK[finish]
+        spec.add_material(name=name, specular=specular, shininess=shininess)
+    return name
 
 
 def box_inertia(mass: float, size: tuple[float, float, float]) -> list[float]:
@@ -303,6 +343,7 @@ def add_object_body(
     body.mass = obj.mass
     body.ipos = [0.0, 0.0, 0.0]
     body.inertia = box_inertia(obj.mass, obj.size)
+    finish_mat = _finish_material(spec, obj.finish)
     for i, p in enumerate(obj.parts):
         kw: dict = {
             "name": f"{body_name}_g{i}",
@@ -317,6 +358,8 @@ def add_object_body(
             kw["meshname"] = mesh_name
         else:
             kw["size"] = list(p.size) + [0.0] * (3 - len(p.size))
+        if finish_mat is not None:
+            kw["material"] = finish_mat
         if p.checker is not None:
             mat = textures.add_builtin_material(
                 spec, f"{body_name}_mat{i}", "checker", p.checker[0], p.checker[1], size=32

@@ -51,6 +51,7 @@ FINGERS = {
 }
 FINGER_COUPLING = (0.65, 0.45)  # PIP = 0.65 * MCP, DIP = 0.45 * MCP (rigid linkage)
 THUMB_LINKS = (0.045, 0.035)  # proximal, distal
+THUMB_BASE_Z = 0.04  # thumb rotation axis above the palm's lower edge
 THUMB_COUPLING = 0.6  # distal = 0.6 * flexion
 GRASP_CENTER = (0.045, 0.0, 0.10)  # palm site in the hand frame
 
@@ -201,7 +202,7 @@ def _add_thumb(hand: mujoco.MjsBody) -> None:
     """
     rot_lo, rot_hi = _LIMITS[JOINT_NAMES.index("thumb_rotation")]
     flex_lo, flex_hi = _LIMITS[JOINT_NAMES.index("thumb_flexion")]
-    base = hand.add_body(name="thumb_base", pos=[PALM_HALF[0] * 0.5, -0.026, PALM_BASE_Z + 0.012])
+    base = hand.add_body(name="thumb_base", pos=[PALM_HALF[0] * 0.5, -0.026, PALM_BASE_Z + THUMB_BASE_Z])
     _hinge(base, "thumb_rotation", (0, 0, 1), rot_lo, rot_hi, damping=0.02, armature=0.001)
     _capsule(base, (0, 0, 0), (0, -0.02, 0.0), 0.012, HAND_COLOR)
     tilt = 0.15  # thumb rises towards the fingers by this angle at zero flexion, radians

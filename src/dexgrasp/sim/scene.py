@@ -383,3 +383,96 @@ def on_table(
             abs(x - tx) < hx - margin and abs(y - ty) < hy - margin and heights[o.name] > -0.01
         )
     return out
+
+
+# -- rendering -------------------------------------------------------------------------
+class SceneRenderer:
+    """Offscreen renderer that survives model changes.
+
+    ``mujoco.Renderer`` creates a new OpenGL context per model; with software rendering
+    (llvmpipe) that costs most of a reset. This keeps one GL context for its lifetime and
+    only rebuilds MuJoCo's render context (``set_model``) when the scene changes.
+    """
+
+    def __init__(self, max_geom: int = 2000) -> None:
+        from mujoco import gl_context
+
+        if gl_context.GLContext is None:  # pragma: no cover - depends on the platform
+            raise RuntimeError("no OpenGL backend: set MUJOCO_GL=egl (headless) or osmesa")
+        self._gl = gl_context.GLContext(64, 64)  # rendering goes to MuJoCo's offscreen buffer
+        self._ctx: mujoco.MjrContext | None = None
+        self._scene: mujoco.MjvScene | None = None
+        self._model: mujoco.MjModel | None = None
+        self._option = mujoco.MjvOption()
+        self._max_geom = max_geom
+
+    def set_model(self, model: mujoco.MjModel) -> None:
+        """Upload ``model``'s meshes and textures; call after every recompile."""
+        self._gl.make_current()
+        if self._ctx is not None:
+            self._ctx.free()
+        self._ctx = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_100)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._ctx)
+        self._scene = mujoco.MjvScene(model, maxgeom=self._max_geom)
+        self._model = model
+
+    def render(
+        self,
+        data: mujoco.MjData,
+        camera: str,
+        size: tuple[int, int],
+        segmentation: bool = False,
+        shadows: bool = False,
+    ) -> np.ndarray:
+        """(H, W, 3) uint8 image of ``camera``, or with ``segmentation`` an (H, W, 2) int32
+        map of (object id, object type), -1 where nothing is drawn."""
+        m = self._model
+        if m is None or self._ctx is None or self._scene is None:
+            raise RuntimeError("SceneRenderer.set_model must be called before render")
+        h, w = size
+        if h > m.vis.global_.offheight or w > m.vis.global_.offwidth:
+            raise ValueError(
+                f"image size {size} exceeds the offscreen buffer "
+                f"({m.vis.global_.offheight}, {m.vis.global_.offwidth}); pass a larger image_size"
+            )
+        self._gl.make_current()
+        cam = mujoco.MjvCamera()
+        cam.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        cam.fixedcamid = m.cam(camera).id
+        mujoco.mjv_updateScene(
+            m, data, self._option, None, cam, mujoco.mjtCatBit.mjCAT_ALL, self._scene
+        )
+        flags = self._scene.flags
+        flags[mujoco.mjtRndFlag.mjRND_SHADOW] = shadows and not segmentation
+        flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+        flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = segmentation
+        flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = segmentation
+        rect = mujoco.MjrRect(0, 0, w, h)
+        mujoco.mjr_render(rect, self._scene, self._ctx)
+        rgb = np.empty((h, w, 3), np.uint8)
+        mujoco.mjr_readPixels(rgb, None, rect, self._ctx)
+        rgb = np.flipud(rgb)
+        if not segmentation:
+            return np.ascontiguousarray(rgb)
+        # The colour of a pixel encodes (segid + 1) of the scene geom drawn there; 0 = none.
+        code = (
+            rgb[..., 0].astype(np.int32)
+            | (rgb[..., 1].astype(np.int32) << 8)
+            | (rgb[..., 2].astype(np.int32) << 16)
+        )
+        n = self._scene.ngeom
+        lut = np.full((n + 2, 2), -1, np.int32)
+        for i in range(n):
+            g = self._scene.geoms[i]
+            if g.segid >= 0:
+                lut[g.segid + 1] = (g.objid, g.objtype)
+        return lut[np.clip(code, 0, n + 1)]
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._gl.make_current()
+            self._ctx.free()
+            self._ctx = None
+        if self._gl is not None:
+            self._gl.free()
+            self._gl = None

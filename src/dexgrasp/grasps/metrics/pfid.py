@@ -23,6 +23,9 @@ import numpy as np
 
 from dexgrasp.grasps.metrics.pointnet2 import PointNet2Config
 
+# A lighter network for training here on CPU (fewer centres and neighbours than the classic
+# 512/128-centre classifier); used by ``train_on_objects`` and ``--train-pfid``.
+TRAIN_CONFIG = {"npoint": (256, 64), "radius": (0.2, 0.4), "nsample": (16, 32), "width_mult": 1}
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
@@ -207,5 +210,75 @@ def train_feature_net(
             opt.step()
             total, count = total + loss.item() * len(idx), count + len(idx)
         losses.append(total / max(count, 1))
-    net.eval()
+    recalibrate_batchnorm(net, xyz_all, batch_size)
     return net, losses
+
+
+def recalibrate_batchnorm(net, xyz, batch_size: int = 16) -> None:
+    """Recompute every BatchNorm's running statistics as exact averages over ``xyz`` (B, N, 3).
+
+    After a short training run the exponential running averages still remember their
+    initial values, and eval-mode features collapse; one pass with cumulative averaging
+    fixes that. Leaves the network in eval mode.
+    """
+    import torch
+
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    net.train()
+    for m in net.modules():  # batch statistics as eval mode will see them: no dropout
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    with torch.no_grad():
+        for i in range(0, len(xyz), batch_size):
+            chunk = xyz[i : i + batch_size]
+            if len(chunk) >= 2:
+                net(chunk)
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    net.eval()
+
+
+def train_on_objects(
+    objects,
+    points=None,
+    max_per_category: int = 6,
+    views: int = 4,
+    n_points: int = 1024,
+    epochs: int = 15,
+    seed: int = 0,
+    progress: bool = False,
+):
+    """Train the P-FID feature net to classify object categories; returns (net, classes, losses).
+
+    Args:
+        objects: object id -> object with ``category`` and ``sample_surface(n, seed)``.
+        points: optional object id -> (N, 3) surface points to use instead of sampling.
+        max_per_category: objects used per category (keeps CPU training to minutes).
+        views: random ``n_points`` subsets per object.
+    """
+    rng = np.random.default_rng(seed)
+    classes = sorted({o.category for o in objects.values()})
+    if not classes:
+        raise ValueError("no objects to train the P-FID feature net on")
+    used: dict[str, int] = {}
+    clouds, labels = [], []
+    for oid in sorted(objects):
+        obj = objects[oid]
+        if used.get(obj.category, 0) >= max_per_category:
+            continue
+        used[obj.category] = used.get(obj.category, 0) + 1
+        src = points.get(oid) if points is not None else None
+        if src is None or len(src) == 0:
+            src = obj.sample_surface(4 * n_points, seed=seed)[0]
+        src = np.asarray(src, dtype=np.float32)
+        for _ in range(views):
+            clouds.append(src[rng.choice(len(src), n_points, replace=len(src) < n_points)])
+            labels.append(classes.index(obj.category))
+    cfg = PointNet2Config(num_classes=max(len(classes), 2), **TRAIN_CONFIG)
+    net, losses = train_feature_net(np.stack(clouds), np.array(labels), cfg, epochs=epochs,
+                                    seed=seed, progress=progress)  # fmt: skip
+    return net, classes, losses

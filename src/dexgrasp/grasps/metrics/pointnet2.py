@@ -82,7 +82,8 @@ def ball_query(xyz: torch.Tensor, centres: torch.Tensor, radius: float, k: int) 
     d2 = torch.cdist(centres, xyz) ** 2  # (B, S, N)
     order = torch.arange(n, device=xyz.device).expand_as(d2)
     cand = torch.where(d2 <= radius**2, order, torch.full_like(order, n))
-    cand = cand.sort(dim=-1).values[..., :k]
+    k = min(k, n)
+    cand = torch.topk(cand, k, dim=-1, largest=False, sorted=True).values  # first k hits by index
     first = cand[..., :1].expand_as(cand)
     return torch.where(cand == n, first, cand)
 

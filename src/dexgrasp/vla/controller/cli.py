@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def _train(args: argparse.Namespace) -> int:
         args.data, args.out, config, train_cfg, episodes=episodes,
         resume=not args.no_resume, progress=not args.quiet,
     )  # fmt: skip
-    print(f"controller written to {out} ({len(episodes)} episodes of {args.data})")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"controller written to {out} ({len(episodes)} episodes of {args.data})")
     return 0
 
 

@@ -72,22 +72,29 @@ class SceneTruth(Protocol):
 @dataclass
 class OracleConfig:
     """lift_success_m: lift that counts as a successful grasp (metres).
-    blocked_overlap: fraction of a box covered by other boxes above which it is "blocked"."""
+    blocked_overlap: fraction of a box covered by other boxes above which it is "blocked".
+    workspace_x_px: horizontal extent of the table in the head image, for "left / middle /
+    right" (default: the whole image width)."""
 
     lift_success_m: float = 0.05
     blocked_overlap: float = 0.3
+    workspace_x_px: tuple[float, float] | None = None  # table's left/right edge in the image
 
     def __post_init__(self) -> None:
+        if self.workspace_x_px is not None and not self.workspace_x_px[0] < self.workspace_x_px[1]:
+            raise ValueError(f"workspace_x_px must be (left, right), got {self.workspace_x_px}")
         if self.lift_success_m <= 0:
             raise ValueError(f"lift_success_m must be > 0, got {self.lift_success_m}")
         if not 0 < self.blocked_overlap <= 1:
             raise ValueError(f"blocked_overlap must be in (0, 1], got {self.blocked_overlap}")
 
 
-def side_of(box: tuple[int, int, int, int], width: int) -> str:
-    """ "left" / "center" / "right" third of the image the box centre falls in."""
+def side_of(box: tuple[int, int, int, int], x_range: tuple[float, float]) -> str:
+    """The third of ``x_range`` (pixels) the box centre falls in: left, center or right."""
     cx = (box[0] + box[2]) / 2.0
-    return "left" if cx < width / 3 else ("right" if cx > 2 * width / 3 else "center")
+    lo, hi = x_range
+    third = (hi - lo) / 3.0
+    return "left" if cx < lo + third else ("right" if cx > hi - third else "center")
 
 
 def overlap_fraction(box: tuple[int, ...], others: Sequence[tuple[int, ...]]) -> float:
@@ -143,11 +150,15 @@ class OraclePlanner:
         if self.on_record is not None:
             self.on_record(PlannerRecord(subtask, prompt, images, answer=answer, parsed=parsed))
 
+    def _x_range(self) -> tuple[float, float]:
+        return self.config.workspace_x_px or (0.0, float(self.truth.image_size[0]))
+
     def rank(self, candidates: Sequence[ObjectTruth], side: str = "") -> list[ObjectTruth]:
         """Candidates in the order the paper prefers: visible, unblocked, then right ->
         centre -> left, rightmost first; when ``side`` is given, the one furthest that way.
         Objects proposed fewer times come first, so a failed target is retried after others."""
         w = self.truth.image_size[0]
+        x_range = self._x_range()
         table = [o.box for o in self.truth.objects() if o.on_table and o.box is not None]
         order = {"right": 0, "center": 1, "left": 2}
 
@@ -160,7 +171,7 @@ class OraclePlanner:
             others = [b for b in table if b != o.box]
             blocked = overlap_fraction(o.box, others) > self.config.blocked_overlap
             tries = self._proposed[o.name]
-            return (0, tries, int(blocked), order[side_of(o.box, w)], -cx)
+            return (0, tries, int(blocked), order[side_of(o.box, x_range)], -cx)
 
         return sorted(candidates, key=key)
 
@@ -198,7 +209,7 @@ class OraclePlanner:
         if not candidates:
             raise PlannerTargetError(f"nothing left on the table for {prompt!r}")
         target = self.rank(candidates, side=spec.side)[0]
-        side = side_of(target.box, self.truth.image_size[0])  # type: ignore[arg-type]
+        side = side_of(target.box, self._x_range())  # type: ignore[arg-type]
         where = (
             "in the middle of the table" if side == "center" else f"on the {side} side of the table"
         )

@@ -45,9 +45,13 @@ def make_planner(
             raise ValueError("the oracle planner needs a simulated robot (ground truth)")
         from dexgrasp.sim import layout
 
-        return OraclePlanner(
-            robot, OracleConfig(lift_success_m=layout.SUCCESS_LIFT_M), on_record=on_record
-        )
+        x_range = None
+        if hasattr(robot, "model"):
+            from dexgrasp.vla.runtime.sim_robot import table_x_range
+
+            x_range = table_x_range(robot)
+        config = OracleConfig(lift_success_m=layout.SUCCESS_LIFT_M, workspace_x_px=x_range)
+        return OraclePlanner(robot, config, on_record=on_record)
     if kind == "openai":
         from dexgrasp.vlm.openai_client import OpenAIClientConfig, OpenAICompatibleClient
 

@@ -63,7 +63,7 @@ class Attempt:
     box: list[int] | None = None
     label: str = ""
     outcome: str = (
-        ""  # grasped | not_grasped | controller_error | planner_error | empty_mask | lost
+        ""  # grasped | not_grasped | controller_error | planner_error | empty_mask
     )
     steps: int = 0
     reboxes: int = 0
@@ -243,39 +243,32 @@ class HierarchicalRunner:
             attempt.outcome = "controller_error"
             self.robot.reset()
             return
-        grasped = False
+        grasped, lost_since = False, None
         for step in range(1, cfg.attempt_steps + 1):
-            check = step % cfg.check_every == 0
+            check = step % cfg.check_every == 0  # the planner looks at 1 Hz
             need_images = self.controller.needs_images or check
             obs = self.robot.observe(images=need_images)
             if need_images:
                 tr = self.tracker.update(obs[OBS_HEAD])
                 if not tr.lost:
-                    mask = tr.mask
+                    mask, lost_since = tr.mask, None
                     self._overlay["mask"] = mask
-                elif check or self.controller.needs_images:
+                elif lost_since is None:
+                    lost_since = step
                     rec.event("track_lost", attempt=attempt.index, step=step)
-                    # A lost track often means the object is in the hand: check that first.
-                    attempt.checks += 1
-                    grasped = self._check(instruction, obs, attempt)
-                    if grasped:
-                        break
-                    if attempt.reboxes >= cfg.max_rebox:
-                        attempt.outcome = "lost"
-                        break
+            if check:
+                attempt.checks += 1
+                grasped = self._check(instruction, obs, attempt)
+                if grasped:
+                    break
+                if lost_since is not None and attempt.reboxes < cfg.max_rebox:
+                    # Lost track: the planner marks the target again; until a new mask comes
+                    # the controller keeps the last good one (hand occlusion is normal).
                     attempt.reboxes += 1
-                    try:
-                        box, mask = self._mark(instruction, obs[OBS_HEAD])
-                    except (PlannerError, VLMError) as err:
-                        rec.event("planner_error", attempt=attempt.index, error=str(err))
-                        attempt.outcome = "lost"
-                        break
-                    if not mask.any():
-                        attempt.outcome = "lost"
-                        break
-                    self.tracker.start(obs[OBS_HEAD], mask)
-                    self._overlay.update(mask=mask, box=box)
-                    check = False
+                    new_mask = self._remark(instruction, obs[OBS_HEAD], attempt)
+                    if new_mask is not None:
+                        mask, lost_since = new_mask, None
+            if need_images:
                 obs[OBS_MASK] = mask
             try:
                 action = self.controller.act(obs)
@@ -286,11 +279,6 @@ class HierarchicalRunner:
             self.robot.send_action(action)
             self._steps += 1
             attempt.steps = step
-            if check:
-                attempt.checks += 1
-                grasped = self._check(instruction, self.robot.observe(images=True), attempt)
-                if grasped:
-                    break
         if grasped:
             attempt.outcome = "grasped"
             if cfg.place:
@@ -302,6 +290,19 @@ class HierarchicalRunner:
         self._overlay.update(mask=None, box=None, text="reset")
         self.robot.reset()
         rec.event("attempt_end", **asdict(attempt))
+
+    def _remark(self, instruction: str, head: np.ndarray, attempt: Attempt) -> np.ndarray | None:
+        """New box and mask after a lost track; ``None`` when the planner cannot mark it."""
+        try:
+            box, mask = self._mark(instruction, head)
+        except (PlannerError, VLMError) as err:
+            self.rec.event("planner_error", attempt=attempt.index, subtask="predict_box", error=str(err))
+            return None
+        if not mask.any():
+            return None
+        self.tracker.start(head, mask)
+        self._overlay.update(mask=mask, box=box)
+        return mask
 
     def _check(self, instruction: str, obs: dict[str, Any], attempt: Attempt) -> bool:
         try:

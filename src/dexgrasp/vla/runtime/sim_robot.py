@@ -282,3 +282,15 @@ def table_region(robot: SimRobot, margin_m: float = 0.02, object_height_m: float
     pix = project_points(robot, np.array(corners + raised))
     hull = convex_hull(np.clip(pix, [-w, -h], [2 * w, 2 * h]))
     return WorkspaceRegion.from_pixels([tuple(p) for p in hull], w, h)
+
+
+def table_x_range(robot: SimRobot) -> tuple[float, float]:
+    """Left and right edge (pixels) of the table at its centre line in the head image."""
+    from dexgrasp.sim import layout
+
+    (cx, cy), (_, hy) = layout.TABLE_CENTER_XY, layout.TABLE_HALF_SIZE_XY
+    pts = np.array([[cx, cy + hy, layout.TABLE_TOP_Z], [cx, cy - hy, layout.TABLE_TOP_Z]])
+    px = project_points(robot, pts)[:, 0]
+    w = robot.image_hw[1]
+    lo, hi = float(np.clip(px.min(), 0, w - 2)), float(np.clip(px.max(), 1, w))
+    return (lo, hi) if hi > lo + 1 else (0.0, float(w))

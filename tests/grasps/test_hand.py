@@ -1,0 +1,95 @@
+"""Shadow Hand model: forward kinematics against MuJoCo, limits, surface points."""
+
+import mujoco
+import numpy as np
+import pytest
+
+from dexgrasp.grasps.conventions import GRASP_DIM, LINK_NAMES, SHADOW_JOINT_NAMES
+from dexgrasp.grasps.hand import (
+    LINK_TO_BODY,
+    ShadowHand,
+    axis_angle_to_mat,
+    mat_to_axis_angle,
+    mat_to_quat,
+    shadow_hand,
+)
+
+
+@pytest.fixture(scope="module")
+def hand() -> ShadowHand:
+    return shadow_hand()
+
+
+def _random_grasps(hand: ShadowHand, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    g = np.zeros((n, GRASP_DIM))
+    g[:, :3] = rng.normal(scale=0.1, size=(n, 3))
+    g[:, 3:6] = rng.normal(size=(n, 3))
+    g[:, 6:] = rng.uniform(hand.lower, hand.upper, size=(n, 22))
+    return g
+
+
+def test_model_is_free_floating_with_22_joints(hand):
+    m = hand.model
+    assert m.njnt == 22 and m.nmocap == 1
+    names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(m.njnt)]
+    assert names == [f"robot0:{n}" for n in SHADOW_JOINT_NAMES]
+    assert not any("WRJ" in n for n in names)
+    assert m.nu == 18  # the 18 finger actuators; the four J0 joints are tendon-coupled to J1
+
+
+def test_joint_limits_come_from_the_mjcf(hand):
+    lo, hi = hand.joint_limits
+    i = SHADOW_JOINT_NAMES.index("THJ0")
+    assert lo[i] == pytest.approx(-1.571) and hi[i] == pytest.approx(0.0)
+    i = SHADOW_JOINT_NAMES.index("LFJ4")
+    assert lo[i] == pytest.approx(0.0) and hi[i] == pytest.approx(0.785)
+    assert np.all(lo < hi)
+
+
+def test_forward_kinematics_matches_mujoco(hand):
+    grasps = _random_grasps(hand, 6)
+    fk = hand.forward_kinematics(grasps)
+    assert set(fk) == set(LINK_NAMES)
+    m, d = hand.model, mujoco.MjData(hand.model)
+    for i, g in enumerate(grasps):
+        d.mocap_pos[0] = g[:3]
+        d.mocap_quat[0] = mat_to_quat(axis_angle_to_mat(g[3:6]))
+        d.qpos[hand.qpos_adr] = g[6:]
+        mujoco.mj_kinematics(m, d)
+        for link, t in fk.items():
+            b = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, LINK_TO_BODY[link])
+            np.testing.assert_allclose(t[i, :3, 3], d.xpos[b], atol=1e-9)
+            np.testing.assert_allclose(t[i, :3, :3], d.xmat[b].reshape(3, 3), atol=1e-9)
+
+
+def test_fk_palm_is_the_grasp_pose(hand):
+    g = _random_grasps(hand, 1, seed=3)
+    t = hand.forward_kinematics(g)["rh_palm"][0]
+    np.testing.assert_allclose(t[:3, 3], g[0, :3])
+    np.testing.assert_allclose(mat_to_axis_angle(t[:3, :3]), g[0, 3:6], atol=1e-9)
+
+
+def test_fingers_flex_towards_minus_y_of_the_palm(hand):
+    g = hand.default_grasp()
+    tip_open = hand.forward_kinematics(g[None])["rh_ffdistal"][0, :3, 3]
+    g[6 + SHADOW_JOINT_NAMES.index("FFJ2")] = 1.2
+    tip_flexed = hand.forward_kinematics(g[None])["rh_ffdistal"][0, :3, 3]
+    assert tip_open[2] > 0.1 and tip_flexed[1] < tip_open[1] - 0.02
+
+
+def test_surface_points_are_fixed_and_move_with_the_hand(hand):
+    g = _random_grasps(hand, 2, seed=1)
+    a, b = hand.surface_points(g), ShadowHand(seed=0).surface_points(g)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2, len(hand.surface_point_links), 3)
+    shifted = g.copy()
+    shifted[:, :3] += [0.1, 0.0, 0.0]
+    np.testing.assert_allclose(hand.surface_points(shifted) - a, np.broadcast_to([0.1, 0, 0], a.shape), atol=1e-12)
+    counts = np.bincount(hand.surface_point_links, minlength=len(LINK_NAMES))
+    assert counts[LINK_NAMES.index("rh_ffdistal")] > 0 and counts[LINK_NAMES.index("rh_palm")] > 0
+
+
+def test_bad_grasp_shape_is_rejected(hand):
+    with pytest.raises(ValueError, match="grasps"):
+        hand.body_poses(np.zeros((2, 27)))
