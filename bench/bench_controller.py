@@ -90,7 +90,9 @@ def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
     policy = build(config, device)
     policy.autocast_dtype = torch.bfloat16 if dtype == "bf16" else None
     obs = obs_batch(1, 224 if config.image_size <= 224 else 480)
-    auto = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=dtype == "bf16")
+    auto = torch.autocast(
+        device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=dtype == "bf16"
+    )
     with torch.inference_mode(), auto:
         cond = policy.encode_observation(obs)
     out = {"config": name, "device": device, "dtype": dtype, "cond_tokens": config.n_cond_tokens,
@@ -107,8 +109,13 @@ def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
                 cache = policy.dit.build_cache(cond) if cached else None
                 for t in policy.infer_scheduler.timesteps:
                     tt = t.to(device).expand(1)
-                    eps = policy.dit.forward_cached(x, tt, cache) if cached else policy.dit(x, tt, cond)
+                    eps = (
+                        policy.dit.forward_cached(x, tt, cache)
+                        if cached
+                        else policy.dit(x, tt, cond)
+                    )
                     x = policy.infer_scheduler.step(eps.float(), t, x).prev_sample
+
         return run
 
     out["encode_s"] = timed(encode, device, repeats)
@@ -124,7 +131,9 @@ def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
     return out
 
 
-def train_throughput(config: ControllerConfig, device: str, batch: int, steps: int, cached: bool) -> float:
+def train_throughput(
+    config: ControllerConfig, device: str, batch: int, steps: int, cached: bool
+) -> float:
     """Samples/s of forward+backward+AdamW; ``cached`` feeds precomputed encoder features."""
     policy = build(config, device).train()
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
@@ -178,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                              "threads": torch.get_num_threads(), "device": args.device,
                              "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None},
                  "weights": "random (architecture-exact); timing only"}  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write() -> None:  # after every section, so a cut-off run keeps what it measured
+        out.write_text(json.dumps(res, indent=2) + "\n")
+
     res["chunk_latency"] = []
     for name in args.configs.split(","):
         reps = args.paper_repeats if name == "paper" else args.repeats
@@ -186,27 +201,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:6s} {args.dtype}: encode {r['encode_s']:.3f}s  head cached {r['head_cached_s']:.3f}s "
               f"uncached {r['head_uncached_s']:.3f}s  (x{r['head_speedup_from_cache']:.2f})  "
               f"chunk {r['chunk_cached_s']:.3f}s vs {r['chunk_uncached_s']:.3f}s", flush=True)  # fmt: skip
+        write()
     # Training throughput: the feature cache matters for frozen encoders (DINOv2-S/14, 224 px).
     frozen = ControllerConfig.preset("small", head_encoder={"kind": "dinov2", "pretrained": "facebook/dinov2-small",
                                                             "feature_dim": 384, "patch_size": 14},
                                      wrist_encoder={"kind": "dinov2", "pretrained": "facebook/dinov2-small",
                                                     "feature_dim": 384, "patch_size": 14})  # fmt: skip
     tr = {"batch": args.train_batch, "device": args.device}
-    tr["dinov2s_frozen_images_samples_per_s"] = train_throughput(frozen, args.device, args.train_batch, args.train_steps, False)
-    tr["dinov2s_frozen_feature_cache_samples_per_s"] = train_throughput(frozen, args.device, args.train_batch, args.train_steps, True)
-    tr["feature_cache_speedup"] = tr["dinov2s_frozen_feature_cache_samples_per_s"] / tr["dinov2s_frozen_images_samples_per_s"]
-    tr["small_conv_samples_per_s"] = train_throughput(ControllerConfig.preset("small"), args.device, args.train_batch, args.train_steps, False)
+    tr["dinov2s_frozen_images_samples_per_s"] = train_throughput(
+        frozen, args.device, args.train_batch, args.train_steps, False
+    )
+    tr["dinov2s_frozen_feature_cache_samples_per_s"] = train_throughput(
+        frozen, args.device, args.train_batch, args.train_steps, True
+    )
+    tr["feature_cache_speedup"] = (
+        tr["dinov2s_frozen_feature_cache_samples_per_s"] / tr["dinov2s_frozen_images_samples_per_s"]
+    )
+    tr["small_conv_samples_per_s"] = train_throughput(
+        ControllerConfig.preset("small"), args.device, args.train_batch, args.train_steps, False
+    )
     if "paper" in args.configs and args.device.startswith("cuda"):
-        sps = train_throughput(ControllerConfig.preset("paper"), args.device, args.train_batch, args.train_steps, True)
+        sps = train_throughput(
+            ControllerConfig.preset("paper"), args.device, args.train_batch, args.train_steps, True
+        )
         tr["paper_feature_cache_step_s"] = args.train_batch / sps
     res["training"] = tr
-    print("training samples/s:", {k: round(v, 2) if isinstance(v, float) else v for k, v in tr.items()}, flush=True)
+    write()
+    print(
+        "training samples/s:",
+        {k: round(v, 2) if isinstance(v, float) else v for k, v in tr.items()},
+        flush=True,
+    )
     if args.episodes > 0:
         res["closed_loop"] = closed_loop(args.episodes, 60)
         print("closed loop:", res["closed_loop"], flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write()
+    print(f"wrote {out}")
     return 0
 
 

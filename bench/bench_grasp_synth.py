@@ -25,12 +25,16 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def perturb(g: np.ndarray, rng: np.random.Generator, lo, hi, joint_std=0.2, trans_std=0.01, rot_std=0.1):
+def perturb(
+    g: np.ndarray, rng: np.random.Generator, lo, hi, joint_std=0.2, trans_std=0.01, rot_std=0.1
+):
     from scipy.spatial.transform import Rotation
 
     out = g.astype(np.float64).copy()
     out[:3] += rng.normal(0, trans_std, 3)
-    out[3:6] = (Rotation.from_rotvec(rng.normal(0, rot_std, 3)) * Rotation.from_rotvec(out[3:6])).as_rotvec()
+    out[3:6] = (
+        Rotation.from_rotvec(rng.normal(0, rot_std, 3)) * Rotation.from_rotvec(out[3:6])
+    ).as_rotvec()
     out[6:] = np.clip(out[6:] + rng.normal(0, joint_std, 22), lo, hi)
     return out
 
@@ -55,7 +59,9 @@ def summarise_dataset(path: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--objects", type=int, default=8)
     ap.add_argument("--grasps", type=int, default=6, help="grasps per object")
     ap.add_argument("--seed", type=int, default=0)
@@ -92,7 +98,9 @@ def main() -> None:
     for mode in rows:
         sims = {}
         for obj, g in found:
-            sim = sims.setdefault(obj.object_id, HandObjectSim.from_object(obj, SimConfig(mode=mode)))
+            sim = sims.setdefault(
+                obj.object_id, HandObjectSim.from_object(obj, SimConfig(mode=mode))
+            )
             t0 = time.process_time()
             rows[mode][0] += sim.test_grasp(g.grasp).success
             test_cpu, n_tests = test_cpu + time.process_time() - t0, n_tests + 1

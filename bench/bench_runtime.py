@@ -10,7 +10,8 @@ object in successful runs, and wrong picks (non-target objects lifted).
 
     python bench/bench_runtime.py                       # 40 + 3 x 10 runs, ~10 min on 2 cores
     python bench/bench_runtime.py --runs 5 --other-runs 2   # quick look
-Writes bench/results/runtime.json.
+Also measures the weights-free perception (GrabCut, flow tracker) against ground truth on
+simulated grasps. Writes bench/results/runtime.json.
 """
 
 from __future__ import annotations
@@ -120,6 +121,76 @@ def aggregate(runs: list[dict]) -> dict:
     }
 
 
+def bench_perception(n_scenes: int, env_kwargs: dict) -> dict:
+    """Weights-free perception on simulated head images: GrabCut from the ground-truth box
+    (grown by 2 px) and the flow tracker through scripted grasps, against ground truth."""
+    from dexgrasp.constants import OBS_HEAD, OBS_MASK
+    from dexgrasp.vla.perception import FlowTracker, GrabCutSegmenter, mask_iou
+    from dexgrasp.vla.runtime.controllers import ExpertController
+    from dexgrasp.vla.runtime.protocols import ControllerError
+    from dexgrasp.vla.runtime.sim_robot import SimRobot
+
+    gc_iou, gc_time, fl_iou, fl_time = [], [], [], []
+    frames = lost = lost_visible = 0
+    for seed in range(n_scenes):
+        robot = SimRobot.make(seed, n_objects=3, image_size=(240, 320), **env_kwargs)
+        head, masks = robot.observe()[OBS_HEAD], robot.object_masks()
+        for o in robot.objects():
+            if o.box is None:
+                continue
+            x1, y1, x2, y2 = o.box
+            t = time.perf_counter()
+            m = GrabCutSegmenter().segment(head, (x1 - 2, y1 - 2, x2 + 2, y2 + 2))
+            gc_time.append(time.perf_counter() - t)
+            gc_iou.append(mask_iou(m, masks[o.name]))
+        target = next((o for o in robot.objects() if o.box is not None), None)
+        controller = ExpertController(robot)
+        obs = robot.observe()
+        if target is None:
+            continue
+        obs[OBS_MASK] = masks[target.name]
+        try:
+            controller.reset(obs)
+        except ControllerError:
+            robot.env.close()
+            continue
+        tracker = FlowTracker()
+        tracker.start(head, masks[target.name])
+        for step in range(80):  # approach, close, lift
+            robot.send_action(controller.act({}))
+            if step % 2:
+                continue
+            t = time.perf_counter()
+            res = tracker.update(robot.observe()[OBS_HEAD])
+            fl_time.append(time.perf_counter() - t)
+            gt = robot.object_masks()[target.name]
+            visible = gt.sum() >= 0.3 * masks[target.name].sum()
+            frames += 1
+            if res.lost:
+                lost += 1
+                lost_visible += int(visible)
+            elif visible:
+                fl_iou.append(mask_iou(res.mask, gt))
+        robot.env.close()
+    return {
+        "grabcut": {
+            "objects": len(gc_iou),
+            "mean_iou": float(np.mean(gc_iou)) if gc_iou else float("nan"),
+            "median_iou": float(np.median(gc_iou)) if gc_iou else float("nan"),
+            "iou_ge_0.5": float(np.mean(np.array(gc_iou) >= 0.5)) if gc_iou else float("nan"),
+            "ms_per_call": 1000 * float(np.mean(gc_time)) if gc_time else float("nan"),
+        },
+        "flow_tracker": {
+            "frames": frames,
+            "lost_frames": lost,
+            "lost_while_visible": lost_visible,
+            "mean_iou_visible": float(np.mean(fl_iou)) if fl_iou else float("nan"),
+            "median_iou_visible": float(np.median(fl_iou)) if fl_iou else float("nan"),
+            "ms_per_frame": 1000 * float(np.mean(fl_time)) if fl_time else float("nan"),
+        },
+    }
+
+
 def main() -> None:
     from tqdm.auto import tqdm
 
@@ -135,6 +206,7 @@ def main() -> None:
     p.add_argument(
         "--head-camera-pos", type=float, nargs=3, default=None, help="override (x y z) m"
     )
+    p.add_argument("--perception-scenes", type=int, default=10, help="0 skips the perception part")
     p.add_argument("--out", default="bench/results/runtime.json")
     args = p.parse_args()
 
@@ -153,10 +225,15 @@ def main() -> None:
         per_prompt[prompt].append(run_one(prompt, seed, objects, args))
     results = {prompt: aggregate(runs) for prompt, runs in per_prompt.items()}
     results["all"] = aggregate([r for runs in per_prompt.values() for r in runs])
+    env_kwargs = {"head_camera_pos": tuple(args.head_camera_pos)} if args.head_camera_pos else {}
+    perception = (
+        bench_perception(args.perception_scenes, env_kwargs) if args.perception_scenes else {}
+    )
     report = {
         "benchmark": "runtime: oracle planner + scripted expert, simulated long-horizon prompts",
         "settings": vars(args),
         "results": results,
+        "perception": perception,
         "runs": {
             prompt: [
                 {
@@ -193,6 +270,14 @@ def main() -> None:
             f"{prompt:<26} {r['runs']:>4} {100 * r['task_success']:>7.1f}% {r['attempts_per_object_in_successes']:>12.2f} "
             f"{100 * r['controller_grasp_success']:>8.1f}% {r['wrong_picks']:>5} {pct('instruction_proposal'):>9} {pct('bbox'):>6} "
             f"{pct('completion_check'):>9} {r['mean_wall_s']:>6.1f}"
+        )
+    if perception:
+        g, f = perception["grabcut"], perception["flow_tracker"]
+        print(
+            f"GrabCut: {g['objects']} objects, IoU mean {g['mean_iou']:.3f} median {g['median_iou']:.3f}, "
+            f"{g['ms_per_call']:.0f} ms/call | flow tracker: {f['frames']} frames, IoU (visible) "
+            f"{f['mean_iou_visible']:.3f}, lost {f['lost_frames']} ({f['lost_while_visible']} while visible), "
+            f"{f['ms_per_frame']:.0f} ms/frame"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,10 @@ A "frame" is one time step with every key: head + wrist RGB (224x224x3 uint8), m
 (224x224 uint8), 13-D state and action: 351,336 raw bytes. Images are synthetic
 tabletop-like scenes (smooth shading, moving objects), not random bytes, so compression
 ratios mean something: "rendered" is noise-free like our MuJoCo renders, "camera" adds
-Gaussian sensor noise (sigma 2 gray levels) like a real camera. Read timings are the best
-of 3 repetitions (the machine is shared); reads are measured with the store's direct
-chunk reads (default) and through zarr (``direct_reads=False``) side by side. Prints a table; writes bench/results/store.json.
+Gaussian sensor noise (sigma 2 gray levels) like a real camera. Reads are measured with
+the store's direct chunk reads (default) and through zarr (``direct_reads=False``) side by
+side, alternating, best of 5 (the machine is shared). Prints a table; writes
+bench/results/store.json.
 """
 
 from __future__ import annotations
@@ -71,14 +72,16 @@ def _frame_bytes(ep: dict) -> int:
     return sum(x[0].nbytes for x in ep.values())
 
 
-def _best(fn, repeats: int = 3) -> float:
-    """Fastest wall time of ``repeats`` calls, seconds."""
-    times = []
+def _best_pair(fn_a, fn_b, repeats: int = 5) -> tuple[float, float]:
+    """Fastest wall time (s) of each of two functions, run alternately ``repeats`` times
+    so that both see the same background load."""
+    a, b = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for fn, times in ((fn_a, a), (fn_b, b)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return min(a), min(b)
 
 
 def bench_codec(root: Path, episodes: list[dict], codec: str, reads: int, seed: int) -> dict:
@@ -111,9 +114,9 @@ def bench_codec(root: Path, episodes: list[dict], codec: str, reads: int, seed: 
     # direct chunk reads (the default) and zarr's own reads, side by side
     store, via_zarr = EpisodeStore(path), EpisodeStore(path, direct_reads=False)
     n_ep = min(len(store), 4)
-    head_s, zarr_head_s = _best(lambda: heads(store)), _best(lambda: heads(via_zarr))
-    sample_s, zarr_sample_s = _best(lambda: samples(store)), _best(lambda: samples(via_zarr))
-    whole_s, zarr_whole_s = _best(lambda: whole(store)), _best(lambda: whole(via_zarr))
+    head_s, zarr_head_s = _best_pair(lambda: heads(store), lambda: heads(via_zarr))
+    sample_s, zarr_sample_s = _best_pair(lambda: samples(store), lambda: samples(via_zarr))
+    whole_s, zarr_whole_s = _best_pair(lambda: whole(store), lambda: whole(via_zarr))
     ep_frames = int(store.episode_ends[n_ep - 1])
     shutil.rmtree(path)
     return {
@@ -145,7 +148,7 @@ def bench_legacy(root: Path, episodes: list[dict], reads: int, seed: int) -> dic
             store.frame(OBS_HEAD, t)
             store.frame(OBS_MASK, t)
 
-    dt = _best(run)
+    dt, _ = _best_pair(run, lambda: None)
     shutil.rmtree(path)
     return {"layout": "dexgraspvla", "read_head_and_mask_per_s": reads / dt}
 
@@ -193,7 +196,7 @@ def main() -> None:
     r0 = results[0]
     print(
         f"{args.episodes} episodes x {EPISODE_STEPS} steps = {r0['frames']} frames at "
-        f"{SIZE}x{SIZE}, {r0['raw_mb']:.0f} MB raw; {args.reads} random reads, best of 3"
+        f"{SIZE}x{SIZE}, {r0['raw_mb']:.0f} MB raw; {args.reads} random reads, best of 5"
     )
     widths = [len(fmt.format(r0[k])) for k, fmt, _ in cols]
     print(

@@ -61,6 +61,37 @@ def bench(size: tuple[int, int], resets: int, steps: int) -> dict:
     }
 
 
+def bench_renderer_reuse(n: int = 5) -> dict:
+    """Side by side: a fresh ``mujoco.Renderer`` per model (new GL context) vs. the env's
+    ``SceneRenderer.set_model`` (one GL context), each followed by one 224x224 render."""
+    from dexgrasp.sim.scene import SceneRenderer
+
+    env = gym.make(dexgrasp.sim.ENV_ID)
+    env.reset(seed=0)
+    u = env.unwrapped
+    m, d = u.model, u.data
+
+    def fresh() -> None:
+        with mujoco.Renderer(m, 224, 224) as r:
+            r.update_scene(d, "head")
+            r.render()
+
+    shared = SceneRenderer()
+
+    def reuse() -> None:
+        shared.set_model(m)
+        shared.render(d, "head", (224, 224))
+
+    fresh_s, reuse_s = _time(fresh, n), _time(reuse, n)
+    shared.close()
+    env.close()
+    return {
+        "fresh_renderer_s": fresh_s,
+        "scene_renderer_set_model_s": reuse_s,
+        "speedup": fresh_s / reuse_s,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resets", type=int, default=10)
@@ -71,9 +102,12 @@ def main() -> None:
     ObjectLibrary(0)
     library_s = time.perf_counter() - t0
     rows = [bench(s, args.resets, args.steps) for s in ((224, 224), (480, 640))]
+    reuse = bench_renderer_reuse()
     result = {
         "library_build_s": library_s,
         "runs": rows,
+        "renderer_per_reset": reuse,
+        "load_average_1min": os.getloadavg()[0],
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
@@ -96,6 +130,11 @@ def main() -> None:
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    print(
+        f"renderer per reset: fresh mujoco.Renderer {reuse['fresh_renderer_s']:.3f} s, "
+        f"SceneRenderer.set_model {reuse['scene_renderer_set_model_s']:.3f} s "
+        f"({reuse['speedup']:.1f}x); load average {os.getloadavg()[0]:.1f}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -1,4 +1,4 @@
-"""Torch normalisation: round trip, zero ranges, persistence and validation."""
+"""Torch normalisation around NormalizationStats: round trip, zero ranges, files, checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dexgrasp.constants import ACTION, OBS_STATE
+from dexgrasp.data.normalize import NormalizationStats
 from dexgrasp.vla.controller.normalize import Normalizer, StatsError
 
 
@@ -27,33 +28,39 @@ def test_round_trip_and_zero_range(mode):
     assert torch.isfinite(y).all()
     torch.testing.assert_close(n.unnormalize(ACTION, y), x, atol=1e-5, rtol=1e-5)
     if mode == "min_max":
-        assert torch.all(y[:, 3] == 0)
+        assert torch.allclose(y[:, 3], torch.zeros(4), atol=1e-6)
 
 
-def test_min_max_maps_data_range_to_unit_interval():
+def test_min_max_maps_data_range_to_unit_interval_like_the_numpy_stats():
     n = _norm()
     rng = np.random.default_rng(0)
-    state = torch.from_numpy(rng.normal(size=(50, 13)).astype(np.float32))
-    y = n.normalize(OBS_STATE, state)
+    state = rng.normal(size=(50, 13)).astype(np.float32)
+    y = n.normalize(OBS_STATE, torch.from_numpy(state))
     assert y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5
-    assert torch.allclose(y.min(0).values, torch.full((13,), -1.0), atol=1e-5)
+    np.testing.assert_allclose(y.numpy(), n.stats.normalize(OBS_STATE, state), atol=1e-6)
+
+
+def test_fit_on_a_store_uses_only_the_given_episodes(tiny_store, episodes):
+    from dexgrasp.data.episodes import EpisodeStore
+
+    n = Normalizer.fit(EpisodeStore(tiny_store), episodes=[1])
+    np.testing.assert_allclose(n.stats.get(ACTION, "max"), episodes[1][ACTION].max(0), atol=1e-6)
 
 
 def test_save_load_and_fingerprint(tmp_path):
     n = _norm()
     n.save(tmp_path / "s.json")
-    m = Normalizer.load(tmp_path / "s.json")
-    assert m.fingerprint() == n.fingerprint() and m.mode == n.mode
+    m = Normalizer.load(tmp_path / "s.json", "min_max", {OBS_STATE: 13, ACTION: 13})
+    assert m.fingerprint() == n.fingerprint()
     assert _norm("mean_std").fingerprint() != n.fingerprint()
+    with pytest.raises(StatsError, match="expected"):
+        Normalizer.load(tmp_path / "s.json", "min_max", {ACTION: 12})
 
 
 def test_bad_statistics_are_refused(tmp_path):
+    full = _norm().stats
     with pytest.raises(StatsError, match="action"):
-        Normalizer({OBS_STATE: {f: np.zeros(13) for f in ("min", "max", "mean", "std")}})
-    bad = {k: {f: np.zeros(13) for f in ("min", "max", "mean", "std")} for k in (OBS_STATE, ACTION)}
-    bad[ACTION]["max"][2] = np.nan
-    with pytest.raises(StatsError, match="NaN"):
-        Normalizer(bad)
+        Normalizer(NormalizationStats({OBS_STATE: full.stats[OBS_STATE]}))
     with pytest.raises(StatsError, match="13 dims"):
         _norm().check_dims(13, 12)
     (tmp_path / "broken.json").write_text("{not json")
@@ -61,3 +68,5 @@ def test_bad_statistics_are_refused(tmp_path):
         Normalizer.load(tmp_path / "broken.json")
     with pytest.raises(ValueError, match="last dim"):
         _norm().normalize(ACTION, torch.zeros(2, 7))
+    with pytest.raises(StatsError, match="mode"):
+        Normalizer(full, "quantile_something")

@@ -77,3 +77,12 @@ def test_stats_command(tmp_path, episodes, capsys):
     want = np.concatenate([e["action"] for e in episodes[:2]])
     np.testing.assert_allclose(stats.stats["action"]["max"], want.max(0))
     assert stats.counts["action"] == 9
+
+
+def test_inspect_video(tmp_path, episodes):
+    from dexgrasp.viz.video import read_mp4
+
+    path = _store(tmp_path, episodes)
+    assert _run(["inspect", str(path), "--episode", "0", "--out", str(tmp_path), "--video"]) == 0
+    video = read_mp4(tmp_path / "episode_00000.mp4")
+    assert video.shape == (4, 16, 32, 3)  # head | wrist side by side, 4 steps

@@ -129,3 +129,21 @@ def test_load_validation(store, tmp_path):
     (tmp_path / "junk.json").write_text("{not json")
     with pytest.raises(NormalizationError, match="refit"):
         NormalizationStats.load(tmp_path / "junk.json")
+
+
+def test_fit_stats_function_and_get(store):
+    from dexgrasp.data.normalize import fit_stats
+
+    stats = fit_stats(store, keys=(ACTION,))
+    np.testing.assert_allclose(stats.get(ACTION, "min"), _all(store, ACTION).min(0))
+    with pytest.raises(KeyError, match="unknown statistic"):
+        stats.get(ACTION, "median")
+
+
+def test_fit_refuses_image_keys(tmp_path, episode_factory):
+    with EpisodeWriter(tmp_path / "i.zarr") as w:
+        w.add_episode(episode_factory(0, length=2, size=32), {})  # 3072 values per frame
+    with pytest.raises(NormalizationError, match="too large"):
+        NormalizationStats.fit(EpisodeStore(tmp_path / "i.zarr"), keys=["observation.images.head"])
+    with pytest.raises(NormalizationError, match="no key"):
+        NormalizationStats.fit(EpisodeStore(tmp_path / "i.zarr"), keys=["nope"])

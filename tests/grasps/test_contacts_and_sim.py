@@ -3,13 +3,20 @@
 import numpy as np
 import pytest
 
-from dexgrasp.grasps.contacts import annotate_contacts, contact_links, validate_contacts
+from dexgrasp.grasps.contacts import (
+    annotate_contacts,
+    contact_links,
+    contacted_part,
+    validate_contacts,
+)
 from dexgrasp.grasps.hand import shadow_hand
 from dexgrasp.grasps.objects import GraspObject, Primitive
 from dexgrasp.grasps.simulate import HandObjectSim, SimConfig
 
 R = 0.02  # sphere radius, m
-TIP = 0.024 + 0.00705  # ffdistal capsule end along its z axis (half-length 0.012 at z=0.012, radius)
+TIP = (
+    0.024 + 0.00705
+)  # ffdistal capsule end along its z axis (half-length 0.012 at z=0.012, radius)
 
 
 def _sphere() -> GraspObject:
@@ -85,3 +92,15 @@ def test_sim_config_validates_fields():
         SimConfig(timestep=0)
     with pytest.raises(ValueError, match="grasp"):
         HandObjectSim.from_object(_sphere()).set_grasp(np.zeros(27))
+
+
+def test_contacted_part_is_the_majority_part():
+    pts = np.array([[0, 0, 0], [0, 0, 1.0], [0, 0, 2.0]])
+    labels = np.array([0, 1, 1])
+    parts = ("handle", "body")
+    c = {
+        "rh_ffdistal": np.array([[0, 0, 0.9], [0, 0, 2.1]]),
+        "rh_thdistal": np.array([[0, 0, 0.1]]),
+    }
+    assert contacted_part(c, pts, labels, parts) == "body"
+    assert contacted_part({}, pts, labels, parts, fallback="lid") == "lid"

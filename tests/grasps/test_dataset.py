@@ -5,7 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from dexgrasp.grasps.dataset import DatasetFormatError, GraspDataset, GraspDatasetWriter, GraspRecord
+from dexgrasp.grasps.dataset import (
+    DatasetFormatError,
+    GraspDataset,
+    GraspDatasetWriter,
+    GraspRecord,
+)
 from dexgrasp.grasps.objects import make_object
 
 
@@ -17,10 +22,17 @@ def _write(root, n_grasps: int = 3):
                  spec=obj.to_dict())  # fmt: skip
     rng = np.random.default_rng(0)
     recs = [
-        GraspRecord(obj.object_id, rng.normal(size=28), "handle", "hook",
-                    {"rh_ffdistal": rng.normal(size=(2, 3)), "rh_thdistal": rng.normal(size=(1, 3))},
-                    [{"level": "physical", "text": "Hook the handle."},
-                     {"level": "functional", "text": "Carry the mug."}])  # fmt: skip
+        GraspRecord(
+            obj.object_id,
+            rng.normal(size=28),
+            "handle",
+            "hook",
+            {"rh_ffdistal": rng.normal(size=(2, 3)), "rh_thdistal": rng.normal(size=(1, 3))},
+            [
+                {"level": "physical", "text": "Hook the handle."},
+                {"level": "functional", "text": "Carry the mug."},
+            ],
+        )  # fmt: skip
         for _ in range(n_grasps)
     ]
     w.add_grasps(obj.object_id, recs)

@@ -85,7 +85,9 @@ def test_surface_points_are_fixed_and_move_with_the_hand(hand):
     assert a.shape == (2, len(hand.surface_point_links), 3)
     shifted = g.copy()
     shifted[:, :3] += [0.1, 0.0, 0.0]
-    np.testing.assert_allclose(hand.surface_points(shifted) - a, np.broadcast_to([0.1, 0, 0], a.shape), atol=1e-12)
+    np.testing.assert_allclose(
+        hand.surface_points(shifted) - a, np.broadcast_to([0.1, 0, 0], a.shape), atol=1e-12
+    )
     counts = np.bincount(hand.surface_point_links, minlength=len(LINK_NAMES))
     assert counts[LINK_NAMES.index("rh_ffdistal")] > 0 and counts[LINK_NAMES.index("rh_palm")] > 0
 

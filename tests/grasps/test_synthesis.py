@@ -11,7 +11,9 @@ from dexgrasp.grasps.synthesis import GRASP_TYPES, SynthConfig, synthesize_objec
 
 def test_preshapes_respect_joint_limits():
     lo, hi = shadow_hand().joint_limits
-    assert {"medium_wrap", "power_sphere", "tip_pinch", "tripod", "lateral", "hook"} <= set(GRASP_TYPES)
+    assert {"medium_wrap", "power_sphere", "tip_pinch", "tripod", "lateral", "hook"} <= set(
+        GRASP_TYPES
+    )
     for t in GRASP_TYPES.values():
         for q in (t.open, t.closed):
             assert q.shape == (22,) and np.all(q >= lo - 1e-9) and np.all(q <= hi + 1e-9), t.name

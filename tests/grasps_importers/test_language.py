@@ -118,3 +118,59 @@ def test_render_grasp_views_shapes():
     views = render_grasp_views(make_object("can", 0), g, n_views=3, width=32, height=24)
     assert len(views) == 3 and all(v.shape == (24, 32, 3) and v.dtype == np.uint8 for v in views)
     assert views[0].std() > 0  # something was drawn
+
+
+def _ball_dataset(root):
+    from dexgrasp.grasps.dataset import GraspDatasetWriter, GraspRecord
+    from dexgrasp.grasps.objects import GraspObject, Primitive
+
+    obj = GraspObject("ball", "ball", (Primitive("sphere", (0.035,)),), mass=0.1)
+    pts, nrm, lab = obj.sample_surface(500, seed=0)
+    w = GraspDatasetWriter(root)
+    w.add_object("ball", "ball", obj.parts, pts, lab, nrm, spec=obj.to_dict())
+    contacts = {"rh_thdistal": [[0.0, 0.035, 0.0]], "rh_ffdistal": [[0.0, -0.035, 0.0]]}
+    old = [{"level": "physical", "text": "Hold the ball."}]
+    w.add_grasps("ball", [GraspRecord("ball", np.zeros(28), "body", "tip_pinch", contacts, list(old))
+                          for _ in range(3)])  # fmt: skip
+    w.finalize()
+    return root
+
+
+def test_annotate_dataset_template_then_vlm(tmp_path, monkeypatch):
+    from dexgrasp.cli import main
+    from dexgrasp.grasps.dataset import GraspDataset
+    from dexgrasp.grasps.language import annotate_dataset
+
+    root = _ball_dataset(tmp_path / "ds")
+    assert main(["grasps", "annotate", "--data", str(root), "--n", "2"]) == 0
+    recs = GraspDataset.open(root).records()
+    for r in recs:
+        assert r.instructions[0] == {"level": "physical", "text": "Hold the ball."}  # kept
+        new = [i for i in r.instructions if i.get("annotator") == "template"]
+        assert sorted(i["level"] for i in new) == [
+            "functional",
+            "functional",
+            "physical",
+            "physical",
+        ]
+    # Running again skips what is done.
+    assert annotate_dataset(root, TemplateAnnotator())["skipped"] == 3
+    # VLM: one good answer, then garbage (no fallback) -> counted as failed, nothing lost.
+    good = '{"physical": ["Pinch the ball."], "functional": ["Throw the ball."]}'
+    calls = []
+
+    class Client:
+        def chat(self, messages, **kw):
+            calls.append(messages)
+            return good if len(calls) == 1 else "sorry"
+
+    ann = VLMAnnotator(Client(), render=_tiny_views)
+    counts = annotate_dataset(root, ann, limit=5)
+    assert counts == {"annotated": 1, "skipped": 0, "failed": 2}
+    recs = GraspDataset.open(root).records()
+    assert recs[0].instructions[-1] == {
+        "level": "functional",
+        "text": "Throw the ball.",
+        "annotator": "vlm",
+    }
+    assert "annotation_errors" in recs[1].meta and len(recs[1].instructions) == 5

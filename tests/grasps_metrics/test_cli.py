@@ -69,7 +69,7 @@ def test_eval_errors(ball_dataset, tmp_path, capsys):
 
 
 def test_import_dexgys_and_dexonomy(tmp_path, capsys):
-    from tests.grasps_importers.conftest import dexgys_entry, menagerie_qpos
+    from grasps_importers.conftest import dexgys_entry, menagerie_qpos
 
     src = tmp_path / "gys"
     src.mkdir()
@@ -116,9 +116,10 @@ def test_import_dexgys_and_dexonomy(tmp_path, capsys):
     assert any(i.get("annotator") == "template" for i in r.instructions)
     # The imported mesh object is evaluable (penetration through the mesh SDF).
     out = tmp_path / "pen.json"
-    args = ["grasps", "eval", "--data", str(out2), "--metrics", "pen,q1", "--out", str(out)]
+    args = ["grasps", "eval", "--data", str(out2), "--metrics", "sim,pen,q1", "--out", str(out)]
     assert main(args) == 0
-    assert json.loads(out.read_text())["summary"]["pen_cm"] >= 0.0
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["pen_cm"] >= 0.0 and summary["sim_force_all6"] == 0.0  # hand 10 cm away
     # Never overwrite an existing dataset.
     assert main(["grasps", "import", "--format", "dexonomy", "--src", str(tmp_path / "dex"),
                  "--out", str(out2)]) == 2  # fmt: skip

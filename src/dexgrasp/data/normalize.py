@@ -37,6 +37,7 @@ MODES = ("minmax", "quantile", "meanstd")
 FORMAT_NAME = "dexgrasp.normalization"
 EPS = 1e-6  # ranges / stds below this are treated as zero
 HIST_BINS = 1 << 16  # quantile resolution: (max - min) / HIST_BINS
+MAX_DIMS = 1024  # values per frame a key may have (the histograms take MAX_DIMS x HIST_BINS)
 FIT_COMMAND = "dexgrasp stats STORE --out FILE"
 
 
@@ -70,6 +71,12 @@ class NormalizationStats:
 
     def __contains__(self, key: str) -> bool:
         return key in self.stats
+
+    def get(self, key: str, stat: str) -> np.ndarray:
+        """One statistic (``min``, ``max``, ``mean``, ``std``, ``q01``, ``q99``) of ``key``."""
+        if stat not in STAT_NAMES:
+            raise KeyError(f"unknown statistic {stat!r}; known: {STAT_NAMES}")
+        return self._get(key)[stat]
 
     def shape(self, key: str) -> tuple[int, ...]:
         """Per-frame shape the statistics of ``key`` apply to."""
@@ -165,6 +172,11 @@ class NormalizationStats:
             if key not in store.keys:
                 raise NormalizationError(f"store has no key {key!r}; keys: {list(store.keys)}")
             frame_shape = tuple(store.frame_shape(key))
+            if int(np.prod(frame_shape)) > MAX_DIMS:
+                raise NormalizationError(
+                    f"{key}: frames of shape {frame_shape} are too large for per-dimension "
+                    f"statistics (at most {MAX_DIMS} values); fit state/action-like keys"
+                )
             n, mean, m2, lo, hi = _moments(chunks(key), key)
             hist = np.zeros((lo.size, HIST_BINS), np.int64)
             span = np.where(hi - lo > 0, hi - lo, 1.0)
@@ -246,6 +258,15 @@ class NormalizationStats:
                     f"expected {tuple(shape)}; {hint}"
                 )
         return cls(stats, counts)
+
+
+def fit_stats(
+    store: Any,
+    keys: Iterable[str] = (OBS_STATE, ACTION),
+    episodes: Iterable[int] | None = None,
+) -> NormalizationStats:
+    """`NormalizationStats.fit` as a function."""
+    return NormalizationStats.fit(store, keys=keys, episodes=episodes)
 
 
 def _validate_key(key: str, per: Mapping[str, Any], where: str) -> None:

@@ -21,11 +21,15 @@ def register(top, groups) -> None:
     sp = g.add_parser("synth", help="synthesise a validated grasp dataset (procedural objects)",
                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sp.add_argument("--out", required=True, help="dataset directory (created; resumable)")
-    sp.add_argument("--objects", type=int, default=24, help="number of objects (round-robin over categories)")
+    sp.add_argument(
+        "--objects", type=int, default=24, help="number of objects (round-robin over categories)"
+    )
     sp.add_argument("--grasps-per-object", type=int, default=10)
     sp.add_argument("--workers", type=int, default=1, help="processes")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--attempts-per-grasp", type=int, default=12, help="search budget per wanted grasp")
+    sp.add_argument(
+        "--attempts-per-grasp", type=int, default=12, help="search budget per wanted grasp"
+    )
     sp.add_argument("--types", default=None, help="comma list of grasp types (default: all)")
     sp.add_argument("--no-mesh", action="store_true", help="do not write STL meshes")
     sp.set_defaults(func=run_synth)
@@ -58,7 +62,9 @@ def run_synth(args) -> int:
     from dexgrasp.grasps.dataset import GraspDatasetWriter
     from dexgrasp.grasps.synthesis import synthesize_to_dataset
 
-    writer = GraspDatasetWriter(args.out, info={"generator": "dexgrasp grasps synth", "seed": args.seed})
+    writer = GraspDatasetWriter(
+        args.out, info={"generator": "dexgrasp grasps synth", "seed": args.seed}
+    )
     jobs = [(i, args.seed, args.grasps_per_object, args.out, args.attempts_per_grasp, types,
              not args.no_mesh) for i in range(args.objects)]  # fmt: skip
     t0, total, done = time.time(), 0, 0
@@ -66,7 +72,7 @@ def run_synth(args) -> int:
     try:
         if args.workers == 1:
             results = map(synthesize_to_dataset, jobs)
-            for oid, n in results:
+            for _oid, n in results:
                 total, done = total + max(n, 0), done + 1
                 bar.set_postfix(grasps=total)
                 bar.update()
@@ -74,7 +80,7 @@ def run_synth(args) -> int:
             import multiprocessing as mp
 
             with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=50) as pool:
-                for oid, n in pool.imap_unordered(synthesize_to_dataset, jobs):
+                for _oid, n in pool.imap_unordered(synthesize_to_dataset, jobs):
                     total, done = total + max(n, 0), done + 1
                     bar.set_postfix(grasps=total)
                     bar.update()
@@ -97,7 +103,9 @@ def run_render(args) -> int:
         raise SystemExit(f"--index: {args.index} outside 0..{len(ds) - 1}")
     rec = ds[args.index]
     obj = ds.objects[rec.object_id].grasp_object()
-    img = render_grasp(obj, rec.grasp, rec.contacts, width=args.size, height=args.size, views=args.views)
+    img = render_grasp(
+        obj, rec.grasp, rec.contacts, width=args.size, height=args.size, views=args.views
+    )
     path = save_png(img, args.out)
     links = ", ".join(rec.contact_links) or "none"
     print(f"{path}: {rec.object_id} part={rec.part} type={rec.grasp_type} contacts: {links}")

@@ -55,7 +55,9 @@ def contact_links(contacts: dict[str, np.ndarray]) -> tuple[str, ...]:
 def validate_contacts(contacts: object, where: str = "contacts") -> dict[str, np.ndarray]:
     """Check a ``{link: (k, 3)}`` mapping; returns float32 arrays. Errors name the bad field."""
     if not isinstance(contacts, dict):
-        raise ValueError(f"{where}: expected a mapping link -> positions, got {type(contacts).__name__}")
+        raise ValueError(
+            f"{where}: expected a mapping link -> positions, got {type(contacts).__name__}"
+        )
     out = {}
     for link, pts in contacts.items():
         if link not in LINK_NAMES:
@@ -64,6 +66,27 @@ def validate_contacts(contacts: object, where: str = "contacts") -> dict[str, np
         if arr.size == 0:
             arr = arr.reshape(0, 3)
         if arr.ndim != 2 or arr.shape[1] != 3 or not np.isfinite(arr).all():
-            raise ValueError(f"{where}[{link!r}]: expected finite (k, 3) positions, got {arr.shape}")
+            raise ValueError(
+                f"{where}[{link!r}]: expected finite (k, 3) positions, got {arr.shape}"
+            )
         out[link] = arr
     return out
+
+
+def contacted_part(contacts: dict[str, np.ndarray], points: np.ndarray, labels: np.ndarray,
+                   parts: tuple[str, ...], fallback: str = "") -> str:  # fmt: skip
+    """The functional part touched by most contacts (nearest labelled surface point of each).
+
+    ``points`` (N, 3) / ``labels`` (N,) are the object's labelled surface samples; ties go to the
+    part listed first; no contacts -> ``fallback``.
+    """
+    pos = [p for p in contacts.values() if len(p)]
+    if not pos:
+        return fallback
+    from scipy.spatial import cKDTree
+
+    _, idx = cKDTree(np.asarray(points, dtype=np.float64)).query(
+        np.concatenate(pos).astype(np.float64)
+    )
+    counts = np.bincount(np.asarray(labels)[idx], minlength=len(parts))
+    return parts[int(np.argmax(counts))]

@@ -62,7 +62,9 @@ class GraspRecord:
     def __post_init__(self) -> None:
         self.grasp = np.asarray(self.grasp, dtype=np.float32)
         if self.grasp.shape != (GRASP_DIM,) or not np.isfinite(self.grasp).all():
-            raise DatasetFormatError(f"grasp: expected {GRASP_DIM} finite numbers, got shape {self.grasp.shape}")
+            raise DatasetFormatError(
+                f"grasp: expected {GRASP_DIM} finite numbers, got shape {self.grasp.shape}"
+            )
         if not isinstance(self.object_id, str) or not self.object_id:
             raise DatasetFormatError("object_id: must be a non-empty string")
         try:
@@ -70,14 +72,20 @@ class GraspRecord:
         except ValueError as err:
             raise DatasetFormatError(str(err)) from None
         for i, ins in enumerate(self.instructions):
-            if not isinstance(ins, dict) or ins.get("level") not in LEVELS or not isinstance(ins.get("text"), str):
+            if (
+                not isinstance(ins, dict)
+                or ins.get("level") not in LEVELS
+                or not isinstance(ins.get("text"), str)
+            ):
                 raise DatasetFormatError(
                     f"instructions[{i}]: expected {{'level': 'physical'|'functional', 'text': str}}, got {ins!r}"
                 )
 
     @property
     def contact_links(self) -> tuple[str, ...]:
-        return tuple(link for link in LINK_NAMES if link in self.contacts and len(self.contacts[link]))
+        return tuple(
+            link for link in LINK_NAMES if link in self.contacts and len(self.contacts[link])
+        )
 
     def to_json(self) -> str:
         d = {
@@ -139,11 +147,17 @@ class ObjectEntry:
             if labels is None or labels.shape != (len(pts),):
                 raise DatasetFormatError(f"{self.npz_path}: field 'labels' must be ({len(pts)},)")
             if len(labels) and (labels.min() < 0 or labels.max() >= len(self.parts)):
-                raise DatasetFormatError(f"{self.npz_path}: field 'labels' indexes outside parts {self.parts}")
+                raise DatasetFormatError(
+                    f"{self.npz_path}: field 'labels' indexes outside parts {self.parts}"
+                )
             normals = data.get("normals")
             if normals is not None and normals.shape != pts.shape:
-                raise DatasetFormatError(f"{self.npz_path}: field 'normals' must match points {pts.shape}")
-            self._cache.update(points=pts.astype(np.float32), labels=labels.astype(np.int16), normals=normals)
+                raise DatasetFormatError(
+                    f"{self.npz_path}: field 'normals' must match points {pts.shape}"
+                )
+            self._cache.update(
+                points=pts.astype(np.float32), labels=labels.astype(np.int16), normals=normals
+            )
         return self._cache
 
     @property
@@ -167,11 +181,15 @@ class ObjectEntry:
         from dexgrasp.grasps.objects import GraspObject
 
         if self.spec is None:
-            raise DatasetFormatError(f"objects/{self.object_id}.json: no 'spec' (not a procedural object)")
+            raise DatasetFormatError(
+                f"objects/{self.object_id}.json: no 'spec' (not a procedural object)"
+            )
         try:
             return GraspObject.from_dict(self.spec)
         except ValueError as err:
-            raise DatasetFormatError(f"objects/{self.object_id}.json: field 'spec': {err}") from None
+            raise DatasetFormatError(
+                f"objects/{self.object_id}.json: field 'spec': {err}"
+            ) from None
 
 
 def _read_json(path: Path) -> object:
@@ -206,12 +224,18 @@ class GraspDataset:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise DatasetFormatError(f"{root / 'meta.json'}: field 'format' must be {FORMAT!r}")
         if meta.get("version") != VERSION:
-            raise DatasetFormatError(f"{root / 'meta.json'}: field 'version' must be {VERSION}, got {meta.get('version')!r}")
+            raise DatasetFormatError(
+                f"{root / 'meta.json'}: field 'version' must be {VERSION}, got {meta.get('version')!r}"
+            )
         if tuple(meta.get("joint_names", SHADOW_JOINT_NAMES)) != SHADOW_JOINT_NAMES:
-            raise DatasetFormatError(f"{root / 'meta.json'}: field 'joint_names' differs from SHADOW_JOINT_NAMES")
+            raise DatasetFormatError(
+                f"{root / 'meta.json'}: field 'joint_names' differs from SHADOW_JOINT_NAMES"
+            )
         splits = _read_json(root / "splits.json")
         if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
-            raise DatasetFormatError(f"{root / 'splits.json'}: expected {{split: [object_id, ...]}}")
+            raise DatasetFormatError(
+                f"{root / 'splits.json'}: expected {{split: [object_id, ...]}}"
+            )
         objects = {}
         for jpath in sorted((root / "objects").glob("*.json")):
             d = _read_json(jpath)
@@ -228,7 +252,9 @@ class GraspDataset:
         for split, ids in splits.items():
             unknown = [i for i in ids if i not in objects]
             if unknown:
-                raise DatasetFormatError(f"{root / 'splits.json'}: split {split!r} names unknown objects {unknown[:3]}")
+                raise DatasetFormatError(
+                    f"{root / 'splits.json'}: split {split!r} names unknown objects {unknown[:3]}"
+                )
         return cls(root, objects, splits, meta)
 
     def _load_records(self) -> list[GraspRecord]:
@@ -245,7 +271,9 @@ class GraspDataset:
                         raise DatasetFormatError(f"{where}: invalid JSON ({err})") from None
                     rec = GraspRecord.from_dict(d, where)
                     if rec.object_id not in self.objects:
-                        raise DatasetFormatError(f"{where}: field 'object_id' {rec.object_id!r} has no object")
+                        raise DatasetFormatError(
+                            f"{where}: field 'object_id' {rec.object_id!r} has no object"
+                        )
                     recs.append(rec)
             self._records = recs
         return self._records
@@ -296,7 +324,9 @@ class GraspDatasetWriter:
         if pts.ndim != 2 or pts.shape[1] != 3 or not np.isfinite(pts).all():
             raise DatasetFormatError(f"points: expected finite (N, 3), got {pts.shape}")
         if lab.shape != (len(pts),) or (len(lab) and (lab.min() < 0 or lab.max() >= len(parts))):
-            raise DatasetFormatError(f"labels: expected ({len(pts)},) indices into parts {tuple(parts)}")
+            raise DatasetFormatError(
+                f"labels: expected ({len(pts)},) indices into parts {tuple(parts)}"
+            )
         if split not in SPLITS:
             raise DatasetFormatError(f"split: {split!r} is not one of {SPLITS}")
         arrays = {"points": pts, "labels": lab}

@@ -2,6 +2,7 @@
 
     dexgrasp grasps eval --data DIR [--pred grasps.json] --metrics sim,q1,pen,cd,con,div,contact,pfid
     dexgrasp grasps import --format dexgys|dexonomy --src PATH --out DIR
+    dexgrasp grasps annotate --data DIR [--annotator vlm --base-url URL --model NAME]
 
 ``eval`` without ``--pred`` scores the dataset's own grasps (physical quality and diversity);
 with ``--pred`` it scores predictions against the dataset's grasps. A predictions file is a
@@ -72,6 +73,22 @@ def register(top, groups) -> None:
         help="add template instructions where the source has none (default template)",
     )
     im.set_defaults(func=run_import)
+
+    an = g.add_parser("annotate", help="add physical + functional instructions (template or VLM)")
+    an.add_argument("--data", required=True, help="grasp dataset directory (updated in place)")
+    an.add_argument("--annotator", choices=("template", "vlm"), default="template")
+    an.add_argument("--base-url", default="http://localhost:8000/v1",
+                    help="VLM: OpenAI-compatible endpoint (vLLM, Ollama, DashScope, OpenAI)")  # fmt: skip
+    an.add_argument("--model", default="Qwen/Qwen2.5-VL-7B-Instruct", help="VLM: model name")
+    an.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                    help="VLM: environment variable holding the key (unset -> 'EMPTY')")  # fmt: skip
+    an.add_argument("--views", type=int, default=5, help="VLM: rendered views per grasp")
+    an.add_argument("--n", type=int, default=1, help="sentences per level")
+    an.add_argument("--limit", type=int, default=None, help="annotate at most this many grasps")
+    an.add_argument("--no-fallback", action="store_true",
+                    help="VLM: count unusable answers as failures instead of using templates")  # fmt: skip
+    an.add_argument("--seed", type=int, default=0)
+    an.set_defaults(func=run_annotate)
 
 
 # --- predictions -----------------------------------------------------------------------------
@@ -227,4 +244,34 @@ def run_import(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def run_annotate(args) -> int:
+    from dexgrasp.grasps.dataset import DatasetFormatError
+    from dexgrasp.grasps.language import TemplateAnnotator, VLMAnnotator, annotate_dataset
+
+    if args.n < 1 or args.views < 1:
+        print("error: --n and --views must be >= 1", file=sys.stderr)
+        return 2
+    template = TemplateAnnotator(args.seed)
+    annotator = template
+    if args.annotator == "vlm":
+        from dexgrasp.vlm import OpenAIClientConfig, OpenAICompatibleClient, VLMError
+
+        try:
+            client = OpenAICompatibleClient(OpenAIClientConfig(
+                base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
+                allow_missing_key=True))  # fmt: skip
+        except (ValueError, ImportError, VLMError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        annotator = VLMAnnotator(client, n_views=args.views, n=args.n,
+                                 fallback=None if args.no_fallback else template)  # fmt: skip
+    try:
+        counts = annotate_dataset(args.data, annotator, n=args.n, limit=args.limit, progress=True)
+    except DatasetFormatError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(counts))
     return 0

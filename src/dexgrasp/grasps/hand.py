@@ -338,7 +338,11 @@ class ShadowHand:
             flip = uv.sum(1) > 1
             uv[flip] = 1 - uv[flip]
             tri = mesh.triangles[face]
-            p = tri[:, 0] + uv[:, :1] * (tri[:, 1] - tri[:, 0]) + uv[:, 1:] * (tri[:, 2] - tri[:, 0])
+            p = (
+                tri[:, 0]
+                + uv[:, :1] * (tri[:, 1] - tri[:, 0])
+                + uv[:, 1:] * (tri[:, 2] - tri[:, 0])
+            )
             pts.append(p)
             ids.append(np.full(per_link, li))
         return np.concatenate(pts).astype(np.float64), np.concatenate(ids)

@@ -370,3 +370,72 @@ def render_grasp_views(obj, grasp: np.ndarray, n_views: int = 5, width: int = 32
     strip = render_grasp(obj, np.asarray(grasp, dtype=np.float64), contacts, width=width,
                          height=height, views=n_views)  # fmt: skip
     return [np.ascontiguousarray(strip[:, k * width : (k + 1) * width]) for k in range(n_views)]
+
+
+def annotate_dataset(
+    root, annotator, n: int = 1, limit: int | None = None, progress: bool = False
+) -> dict:
+    """Add instructions to every grasp of a dataset directory, object by object (resumable).
+
+    New sentences are appended with ``"annotator": "template"|"vlm"`` (existing ones are
+    kept); grasps that already carry sentences from this annotator are skipped, and each
+    object's grasps file is replaced atomically, so an interrupted run loses nothing.
+
+    Args:
+        root: dataset directory (``grasps/dataset.py`` layout).
+        annotator: a :class:`TemplateAnnotator` or :class:`VLMAnnotator` (one VLM client is
+            shared by every request).
+        n: sentences per level for the template annotator (a VLMAnnotator has its own ``n``).
+        limit: annotate at most this many grasps (e.g. to try a paid endpoint).
+    Returns:
+        Counts: ``annotated``, ``skipped`` (already done), ``failed`` (unusable VLM answers
+        or objects that cannot be rendered).
+    """
+    from dexgrasp.grasps.dataset import GraspDataset, GraspDatasetWriter
+
+    ds = GraspDataset.open(root)
+    writer = GraspDatasetWriter(ds.root)
+    kind = "vlm" if isinstance(annotator, VLMAnnotator) else "template"
+    by_obj: dict[str, list] = {}
+    for rec in ds:
+        by_obj.setdefault(rec.object_id, []).append(rec)
+    counts = {"annotated": 0, "skipped": 0, "failed": 0}
+    items = by_obj.items()
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc=f"annotate ({kind})", unit="object")
+    for oid, recs in items:
+        entry = ds.objects[oid]
+        obj = None
+        changed = False
+        for k, rec in enumerate(recs):
+            if any(i.get("annotator") == kind for i in rec.instructions):
+                counts["skipped"] += 1
+                continue
+            if limit is not None and counts["annotated"] >= limit:
+                break
+            try:
+                if kind == "vlm":
+                    if obj is None:
+                        obj = entry.grasp_object()
+                    out = annotator.annotate(obj, rec.grasp, rec.contacts or list(rec.contact_links),
+                                             rec.part, rec.grasp_type or None)  # fmt: skip
+                else:
+                    out = annotator.annotate(entry.category, rec.part, rec.grasp_type or None,
+                                             list(rec.contact_links), n=n, key=f"{oid}/{k}")  # fmt: skip
+            except (AnnotationError, ValueError) as err:
+                counts["failed"] += 1
+                rec.meta.setdefault("annotation_errors", []).append(f"{kind}: {err}"[:300])
+                changed = True
+                continue
+            rec.instructions = list(rec.instructions) + [
+                {"level": lvl, "text": t, "annotator": kind}
+                for lvl in LEVELS
+                for t in getattr(out, lvl)
+            ]
+            counts["annotated"] += 1
+            changed = True
+        if changed:
+            writer.add_grasps(oid, recs)
+    return counts

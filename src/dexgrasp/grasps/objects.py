@@ -44,7 +44,9 @@ class Primitive:
         if self.kind not in KINDS:
             raise ValueError(f"kind: {self.kind!r} is not one of {KINDS}")
         if len(self.size) != N_SIZE[self.kind] or min(self.size) <= 0:
-            raise ValueError(f"size: {self.kind} needs {N_SIZE[self.kind]} positive values, got {self.size}")
+            raise ValueError(
+                f"size: {self.kind} needs {N_SIZE[self.kind]} positive values, got {self.size}"
+            )
         if len(self.pos) != 3 or len(self.quat) != 4:
             raise ValueError("pos/quat: expected 3 and 4 values")
 
@@ -196,7 +198,9 @@ class GraspObject:
         """(N,) signed distance of (N, 3) points to the union (m, negative inside)."""
         return np.min([q.sdf(p) for q in self.primitives], axis=0)
 
-    def sample_surface(self, n: int = 10_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sample_surface(
+        self, n: int = 10_000, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Uniform samples of the outer surface: points (n,3) f32, normals (n,3) f32, labels (n,) i16."""
         rng = np.random.default_rng(seed)
         areas = np.array([p.area() for p in self.primitives])
@@ -412,7 +416,10 @@ def _banana(g):
 
 def _apple(g):
     r = _u(g, 0.033, 0.043)
-    return [_p("ellipsoid", (r, r, 0.9 * r)), _p("cylinder", (0.003, 0.008), (0, 0, 0.9 * r + 0.005), part="stem")]
+    return [
+        _p("ellipsoid", (r, r, 0.9 * r)),
+        _p("cylinder", (0.003, 0.008), (0, 0, 0.9 * r + 0.005), part="stem"),
+    ]
 
 
 def _pear(g):
@@ -423,7 +430,10 @@ def _pear(g):
 
 def _jar(g):
     r, h = _u(g, 0.035, 0.048), _u(g, 0.07, 0.11)
-    return [_p("cylinder", (r, h / 2)), _p("cylinder", (r + 0.003, 0.011), (0, 0, h / 2 + 0.009), part="lid")]
+    return [
+        _p("cylinder", (r, h / 2)),
+        _p("cylinder", (r + 0.003, 0.011), (0, 0, h / 2 + 0.009), part="lid"),
+    ]
 
 
 def _spray_bottle(g):
@@ -444,12 +454,18 @@ def _scissors(g):
 
 def _remote(g):
     a, b, c = _u(g, 0.07, 0.1), _u(g, 0.019, 0.025), _u(g, 0.008, 0.011)
-    return [_p("box", (a, b, c)), _p("box", (0.4 * a, 0.6 * b, 0.002), (0.3 * a, 0, c + 0.001), part="buttons")]
+    return [
+        _p("box", (a, b, c)),
+        _p("box", (0.4 * a, 0.6 * b, 0.002), (0.3 * a, 0, c + 0.001), part="buttons"),
+    ]
 
 
 def _phone(g):
     a, b, c = _u(g, 0.065, 0.08), _u(g, 0.032, 0.038), _u(g, 0.004, 0.0055)
-    return [_p("box", (a, b, c)), _p("box", (a - 0.004, b - 0.003, 0.0008), (0, 0, c), part="screen")]
+    return [
+        _p("box", (a, b, c)),
+        _p("box", (a - 0.004, b - 0.003, 0.0008), (0, 0, c), part="screen"),
+    ]
 
 
 def _flashlight(g):

@@ -241,7 +241,9 @@ class HandObjectSim:
                 continue
             body = int(m.geom_bodyid[hand_g])
             normal = sign * np.array(c.frame[:3])
-            out.append(Contact(self.link_of_body[body], np.array(c.pos), normal, float(c.dist), body))
+            out.append(
+                Contact(self.link_of_body[body], np.array(c.pos), normal, float(c.dist), body)
+            )
         return out
 
     def penetration(self) -> float:

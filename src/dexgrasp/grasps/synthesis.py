@@ -106,6 +106,9 @@ class SynthConfig:
     close_steps: int = 80
     hold_steps: int = 20
     max_approach_tilt_deg: float = 20.0
+    explore_prob: float = 0.6  # share of attempts spent near earlier successes of the object
+    explore_slide: float = 0.012  # m, std of the slide along the surface
+    explore_roll: float = 0.35  # rad, std of the roll about the normal
     types: tuple[str, ...] = tuple(GRASP_TYPES)
     sim: SimConfig = field(default_factory=SimConfig)
 
@@ -130,7 +133,9 @@ class SynthGrasp:
     translation: np.ndarray  # (6,) m, object displacement per disturbance direction
 
 
-def _frame(n: np.ndarray, axis: np.ndarray | None, rng: np.random.Generator, tilt: float) -> np.ndarray:
+def _frame(
+    n: np.ndarray, axis: np.ndarray | None, rng: np.random.Generator, tilt: float
+) -> np.ndarray:
     """Palm rotation with palm normal (-y) against outward normal ``n``; x along ``axis``."""
     n = n / np.linalg.norm(n)
     if tilt > 0:  # tilt the approach a little
@@ -175,27 +180,48 @@ def synthesize_object(obj, n_grasps: int, seed: int = 0, config: SynthConfig | N
     tw = np.array([t.weight for t in types])
     out: list[SynthGrasp] = []
     tries, wins = np.zeros(len(types)), np.zeros(len(types))
+    seeds: list[tuple] = []  # successful (type index, part, centre, normal, rotation)
     for _ in range(n_grasps * cfg.attempts_per_grasp):
         if len(out) >= n_grasps:
             break
-        # adaptive: a type that keeps failing on this object is tried less (never never)
-        w = tw * (wins + 1) / (tries + 3)
-        ti = rng.choice(len(types), p=w / w.sum())
+        if seeds and rng.random() < cfg.explore_prob:
+            # explore around an earlier success: slide along the surface, roll about the normal
+            ti, part, c, n, rot0 = seeds[rng.integers(len(seeds))]
+            c = c + _tangent_noise(n, cfg.explore_slide, rng)
+            rot0 = _roll(n, rng.normal(0, cfg.explore_roll)) @ rot0
+        else:
+            # adaptive: a type that keeps failing on this object is tried less (never never)
+            w = tw * (wins + 1) / (tries + 3)
+            ti = int(rng.choice(len(types), p=w / w.sum()))
+            part = usable[rng.integers(len(usable))]
+            idx = np.flatnonzero(lab == parts.index(part))
+            k = idx[rng.integers(len(idx))]
+            n = nrm[k]
+            c = pts[k] - n * _thickness(obj, pts[k], n) / 2
+            rot0 = None
         gt = types[ti]
         tries[ti] += 1
-        part = usable[rng.integers(len(usable))]
-        idx = np.flatnonzero(lab == parts.index(part))
-        k = idx[rng.integers(len(idx))]
-        depth = _thickness(obj, pts[k], nrm[k]) / 2
-        res = _attempt(sim, gt, pts[k] - nrm[k] * depth, nrm[k], axes[part] if gt.wrap else None,
-                       rng, cfg)  # fmt: skip
+        res = _attempt(sim, gt, c, n, axes[part] if gt.wrap else None, rng, cfg, rot0)
         if res is None:
             continue
         wins[ti] += 1
-        grasp, links, trans = res
+        grasp, links, trans, rot = res
+        seeds.append((ti, part, c, n, rot))
         fingers = tuple(dict.fromkeys(FINGER_OF_LINK[link] for link in links))
         out.append(SynthGrasp(obj.object_id, grasp, part, gt.name, links, fingers, trans))
     return out
+
+
+def _tangent_noise(n: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(0, std, 3)
+    return v - n * (v @ n)
+
+
+def _roll(n: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation by ``angle`` (rad) about the unit axis ``n``."""
+    from dexgrasp.grasps.hand import axis_angle_to_mat
+
+    return axis_angle_to_mat(n / np.linalg.norm(n) * angle)
 
 
 def _upstream_columns(sim: HandObjectSim) -> dict[int, np.ndarray]:
@@ -268,13 +294,15 @@ def _opposed(contacts, max_mean: float = 0.7) -> bool:
 
 
 def _attempt(sim: HandObjectSim, gt: GraspType, p: np.ndarray, n: np.ndarray,
-             axis: np.ndarray | None, rng: np.random.Generator, cfg: SynthConfig):  # fmt: skip
-    """One synthesis attempt -> (grasp (28,) f32, contact links, translations) or None.
+             axis: np.ndarray | None, rng: np.random.Generator, cfg: SynthConfig,
+             rot: np.ndarray | None = None):  # fmt: skip
+    """One synthesis attempt -> (grasp (28,) f32, contact links, translations, palm rotation) or None.
 
     ``p`` is the point (inside the part, m) where the pre-shape's ``center`` goes; ``n`` the
-    outward surface normal the palm faces against.
+    outward surface normal the palm faces against; ``rot`` a given palm rotation (exploration).
     """
-    rot = _frame(n, axis, rng, cfg.max_approach_tilt_deg)
+    if rot is None:
+        rot = _frame(n, axis, rng, cfg.max_approach_tilt_deg)
     center = np.asarray(gt.center)
     standoff = rng.uniform(*gt.standoff)
     g = np.zeros(GRASP_DIM)
@@ -304,7 +332,7 @@ def _attempt(sim: HandObjectSim, gt: GraspType, p: np.ndarray, n: np.ndarray,
     result = sim.test_grasp(grasp.astype(np.float64), stop_on_fail=True)
     if not result.success:
         return None
-    return grasp, result.contact_links, result.translation
+    return grasp, result.contact_links, result.translation, rot
 
 
 def _instructions(obj, g: SynthGrasp, seed: int) -> list[dict]:
@@ -324,7 +352,7 @@ def synthesize_to_dataset(job: tuple) -> tuple[str, int]:
 
     ``job = (index, seed, n_grasps, out_dir, attempts_per_grasp, types, write_mesh)``.
     """
-    from dexgrasp.grasps.contacts import annotate_contacts
+    from dexgrasp.grasps.contacts import annotate_contacts, contacted_part
     from dexgrasp.grasps.dataset import GraspDatasetWriter, GraspRecord
     from dexgrasp.grasps.objects import CATEGORIES, make_object
 
@@ -338,11 +366,14 @@ def synthesize_to_dataset(job: tuple) -> tuple[str, int]:
     cfg = SynthConfig(attempts_per_grasp=attempts, types=tuple(types))
     sim = HandObjectSim.from_object(obj, cfg.sim)
     grasp_seed = int.from_bytes(obj.object_id.encode()[:8].ljust(8, b"\0"), "little") ^ seed
-    found = synthesize_object(obj, n_grasps, seed=grasp_seed, config=cfg, surface=(pts, nrm, lab), sim=sim)
+    found = synthesize_object(
+        obj, n_grasps, seed=grasp_seed, config=cfg, surface=(pts, nrm, lab), sim=sim
+    )
     records = []
     for g in found:
         contacts = annotate_contacts(sim, g.grasp.astype(np.float64))
-        meta = {"contact_links": list(g.contact_links), "fingers": list(g.fingers),
+        target, g.part = g.part, contacted_part(contacts, pts, lab, obj.parts, fallback=g.part)
+        meta = {"contact_links": list(g.contact_links), "fingers": list(g.fingers), "target_part": target,
                 "disturbance_translation_m": [round(float(t), 5) for t in g.translation]}  # fmt: skip
         records.append(GraspRecord(obj.object_id, g.grasp, g.part, g.grasp_type, contacts,
                                    _instructions(obj, g, seed), meta=meta))  # fmt: skip

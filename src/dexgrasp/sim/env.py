@@ -30,6 +30,7 @@ from dexgrasp.sim import scene as scene_lib
 from dexgrasp.sim.objects import SPLITS, ObjectLibrary
 
 ENV_ID = "dexgrasp/TabletopGrasp-v0"
+DISCO_REV_PER_S = 0.25  # how fast the disco spotlights sweep
 MAX_QVEL = 200.0  # rad/s or m/s: anything faster is a blow-up
 _BAD_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQACC,
@@ -61,7 +62,7 @@ class EnvConfig:
     multisample: bool = False
     require_contact: bool = True
     library_seed: int = 0
-    head_camera_pos: tuple[float, float, float] | None = None  # None: layout.HEAD_CAMERA_POS
+    head_camera_pos: tuple[float, float, float] | None = None  # None: rooms.HEAD_CAMERA_POS
     head_camera_lookat: tuple[float, float, float] | None = None  # None: layout.HEAD_CAMERA_LOOKAT
 
     def __post_init__(self) -> None:
@@ -190,6 +191,8 @@ class TabletopGraspEnv(gym.Env):
         state = np.empty(mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_INTEGRATION))
         mujoco.mj_getState(m, d, state, mujoco.mjtState.mjSTATE_INTEGRATION)
         warnings_before = [d.warning[w].number for w in _BAD_WARNINGS]
+        if self.scene.description.lighting == "disco":
+            self._spin_disco_lights()
         mujoco.mj_step(m, d, nstep=self.n_substeps)
         self._steps += 1
         reason = self._instability([d.warning[w].number for w in _BAD_WARNINGS], warnings_before)
@@ -366,6 +369,16 @@ class TabletopGraspEnv(gym.Env):
         self.data.ctrl[: len(JOINT_NAMES)] = home
         mujoco.mj_forward(self.model, self.data)
         self.scene.settle_time = scene_lib.settle(self.model, self.data, self.scene)
+        self._disco_dirs = self.model.light_dir.copy()
+
+    def _spin_disco_lights(self) -> None:
+        """Disco spotlights sweep around the vertical axis (DISCO_REV_PER_S), deterministic in time."""
+        m = self.model
+        ang = 2 * np.pi * DISCO_REV_PER_S * self._steps / CONTROL_HZ
+        c, s = np.cos(ang), np.sin(ang)
+        base = self._disco_dirs
+        m.light_dir[: len(base), 0] = c * base[:, 0] - s * base[:, 1]
+        m.light_dir[: len(base), 1] = s * base[:, 0] + c * base[:, 1]
 
     def _instability(self, after: list[int], before: list[int]) -> str | None:
         d = self.data

@@ -27,21 +27,39 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from dexgrasp.constants import ARM_DIM, EPISODE_STEPS
+from dexgrasp.constants import ARM_DIM, CONTROL_HZ, EPISODE_STEPS
 from dexgrasp.sim import layout, robot
 from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation
 
 # Palm-site geometry in the hand frame (see robot.py): the site is this far in front of the
 # palm surface, and the thumb tip sits this far below the site along the fingers at rest.
 _SITE_TO_PALM = robot.GRASP_CENTER[0] - robot.PALM_HALF[0]
-_THUMB_REACH = 0.097  # thumb length from its rotation axis to the tip centre (open)
-_THUMB_AXIS_X = 0.007  # thumb rotation axis in front of the palm's mid-plane (hand x)
 
 
-def thumb_rotation_for_depth(depth: float, max_rotation: float) -> float:
-    """Thumb rotation (rad) whose open thumb reaches ``depth`` (m) below the palm surface."""
-    reach = depth + robot.PALM_HALF[0] - _THUMB_AXIS_X - robot.FINGER_RADIUS
-    return float(np.clip(np.arcsin(np.clip(reach / _THUMB_REACH, 0.0, 1.0)), 0.2, max_rotation))
+def thumb_envelope(model: mujoco.MjModel, rotation: float, flexions: np.ndarray) -> np.ndarray:
+    """(F, 2) for each thumb flexion: how deep the thumb reaches below the palm surface and
+    how far it reaches along the fingers (hand z), metres, at thumb ``rotation``."""
+    d = mujoco.MjData(model)
+    hand = model.body(robot.HAND_BODY).id
+    geoms = [
+        g for g in range(model.ngeom) if model.body(model.geom_bodyid[g]).name.startswith("thumb")
+    ]
+    out = []
+    for f in flexions:
+        q = np.array(robot.HOME_QPOS, dtype=float)
+        q[ARM_DIM], q[ARM_DIM + 1] = rotation, f
+        robot.set_robot_qpos(model, d, q)
+        mujoco.mj_kinematics(model, d)
+        rot, org = d.xmat[hand].reshape(3, 3), d.xpos[hand]
+        depth = far = -np.inf
+        for g in geoms:
+            gm = d.geom_xmat[g].reshape(3, 3)
+            r, half = model.geom_size[g, 0], model.geom_size[g, 1]
+            for sgn in (-1.0, 1.0):
+                p = rot.T @ (d.geom_xpos[g] + sgn * half * gm[:, 2] - org)
+                depth, far = max(depth, p[0] + r), max(far, p[2] + r)
+        out.append((depth - robot.PALM_HALF[0], far))
+    return np.array(out)
 
 
 class PlanningError(RuntimeError):
@@ -60,9 +78,11 @@ class ExpertConfig:
     lift_height: float = 0.20  # how far the palm rises after closing
     pregrasp_distance: float = 0.10  # back-off from the grasp along the approach direction
     palm_clearance: float = 0.005  # gap between palm and object surface at the grasp
-    contact_depth: float = 0.07  # top grasp: where thumb and fingertips meet, below the palm
-    contact_fraction: float = 0.3  # top grasp: contact height as a fraction of object height
-    near_face: float = 0.085  # top grasp: object's near face along the fingers (hand z)
+    table_clearance: float = 0.008  # top grasp: open thumb above the table (m)
+    thumb_clearance: float = 0.008  # top grasp: open thumb to the object's near face (m)
+    top_gap: float = 0.04  # pinch grasp from the top: palm surface above the object's top
+    far_face: float = 0.165  # object's far face along the fingers (hand z) ...
+    near_face: float = 0.088  # ... unless its near face would come closer than this (thumb)
     side_min_height: float = 0.075  # side grasp: site height above the table
     side_max_height: float = 0.10
     side_min_object: float = 0.10  # only objects at least this tall are grasped from the side
@@ -72,6 +92,9 @@ class ExpertConfig:
     check_margin: float = 0.03  # distances up to this are measured by the collision check
     hand_preshape: tuple[float, ...] = (1.5, 0.15, 0.05, 0.05, 0.05, 0.05)
     hand_close: tuple[float, ...] = (1.5, 1.1, 1.5, 1.5, 1.5, 1.5)
+    lookahead: int = 4  # grasps tried in simulation before executing one (0: none)
+    lift_check: float = 0.12  # lookahead success: target risen by this much (m) ...
+    verify_steps: int = 20  # ... and still held this many control steps later
     ik: IKConfig = field(default_factory=IKConfig)
 
     def __post_init__(self) -> None:
@@ -83,7 +106,7 @@ class ExpertConfig:
                 f"ExpertConfig.episode_steps={self.episode_steps} leaves no time to lift "
                 f"(reach+approach+close+settle = {used})"
             )
-        for name in ("lift_height", "pregrasp_distance", "contact_depth"):
+        for name in ("lift_height", "pregrasp_distance", "far_face"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ExpertConfig.{name} must be > 0, got {getattr(self, name)}")
         for name in ("hand_preshape", "hand_close"):
@@ -169,6 +192,8 @@ class ScriptedExpert:
         # A copy with contact margins on the robot's geoms measures clearance, not only
         # penetration, in the kinematic collision checks.
         self._check_model = copy.deepcopy(model)
+        self._thumb_flex = np.linspace(self.config.hand_preshape[1], 1.0, 18)
+        self._thumb = thumb_envelope(model, self.config.hand_preshape[0], self._thumb_flex)
         self._check_margin = self.config.check_margin
         self._scratch = mujoco.MjData(self._check_model)
         robot_bodies = set()
@@ -190,6 +215,7 @@ class ScriptedExpert:
         self._check_model.geom_margin[robot_geoms] = self._check_margin
         self._check_model.geom_gap[robot_geoms] = 0.0
         self.last_grasp: Grasp | None = None
+        self.last_simulated = 0
 
     def _is_descendant(self, body: int, root: int) -> bool:
         while body > 0:
@@ -197,6 +223,11 @@ class ScriptedExpert:
                 return True
             body = self.model.body_parentid[body]
         return False
+
+    def _along_fingers(self, half_width: float) -> float:
+        """Where the object's centre goes along the fingers (hand z, m) for a half-width."""
+        cfg = self.config
+        return max(cfg.far_face - half_width, cfg.near_face + half_width)
 
     # -- grasp candidates --------------------------------------------------------------
     def candidates(self, box: ObjectBox) -> list[Grasp]:
@@ -206,24 +237,32 @@ class ScriptedExpert:
         c, ax, h = box.center, box.axes, box.half
         top_z = c[2] + h[2]
         out: list[Grasp] = []
-        # Top: palm down, fingers along the narrow horizontal axis. Thumb and fingertips
-        # meet about ``contact_depth`` below the palm: put that in the object's lower half
-        # (or as low as the palm allows for tall objects), and the near face at the thumb.
-        height = 2 * h[2]
-        contact = max(cfg.contact_fraction * height, height - cfg.contact_depth + 0.005, 0.02)
-        palm_z = max(top_z + cfg.palm_clearance, c[2] - h[2] + contact + cfg.contact_depth)
-        # Open thumb points down; rotate it less where the table is close under the palm.
-        hand_pre = np.array(cfg.hand_preshape)
-        hand_pre[0] = thumb_rotation_for_depth(palm_z - table - 0.008, cfg.hand_preshape[0])
-        for sign in (1.0, -1.0):
-            fingers = sign * ax[:, 0]
-            rot = palm_rotation([0.0, 0.0, -1.0], fingers)
-            shift = cfg.near_face + h[0] - robot.GRASP_CENTER[2]  # object centre along fingers
-            pos = c.copy()
-            pos[:2] -= fingers[:2] * shift
-            pos[2] = palm_z - _SITE_TO_PALM
-            pre_pos = pos + np.array([0, 0, cfg.pregrasp_distance])
-            out.append(Grasp("top", pos, rot, pre_pos, hand_pre))
+        # Top: palm down, fingers along the narrow horizontal axis. "top" (a wrap): palm just
+        # above the object, thumb pre-flexed just enough to clear the table, object between
+        # the thumb and where the curling fingers come down, pulled up against the palm.
+        # "top_pinch": palm ``top_gap`` above the object so the fingertips pass its top edge
+        # and meet the thumb on its sides.
+        variants = []
+        for kind, gap in (("top", cfg.palm_clearance), ("top_pinch", cfg.top_gap)):
+            palm_z = top_z + gap
+            room = palm_z - table - cfg.table_clearance  # free depth under the palm
+            ok = np.flatnonzero(self._thumb[:, 0] <= room)
+            if len(ok) == 0:
+                continue
+            k = ok[0]
+            hand_pre = np.array(cfg.hand_preshape)
+            hand_pre[1] = self._thumb_flex[k]
+            near = self._thumb[k, 1] + cfg.thumb_clearance
+            along = max(cfg.far_face - h[0], near + h[0]) if kind == "top" else near + h[0]
+            variants.append((kind, palm_z, along, hand_pre))
+        for kind, palm_z, along, hand_pre in variants:
+            for sign in (1.0, -1.0):
+                fingers = sign * ax[:, 0]
+                rot = palm_rotation([0.0, 0.0, -1.0], fingers)
+                pos = c - fingers * (along - robot.GRASP_CENTER[2])
+                pos[2] = palm_z - _SITE_TO_PALM
+                pre_pos = pos + np.array([0, 0, cfg.pregrasp_distance])
+                out.append(Grasp(kind, pos, rot, pre_pos, hand_pre))
         # Side: palm faces the object horizontally (from the robot's side), fingers
         # horizontal, thumb up; approach along the radial direction or the narrow axis.
         if 2 * h[2] < cfg.side_min_object:
@@ -247,9 +286,10 @@ class ScriptedExpert:
                     continue
                 pos = c - a * (depth + cfg.palm_clearance - _SITE_TO_PALM)
                 across = np.abs(ax.T @ fingers) @ h  # object half-extent along the fingers
-                pos -= fingers * (cfg.near_face + across - robot.GRASP_CENTER[2])
+                pos -= fingers * (self._along_fingers(across) - robot.GRASP_CENTER[2])
                 pos[2] = table + height
-                pre_pos = pos - a * cfg.pregrasp_distance
+                # Come in from behind and above so the forearm stays clear of the clutter.
+                pre_pos = pos - a * cfg.pregrasp_distance + np.array([0, 0, 0.06])
                 out.append(Grasp("side", pos, rot, pre_pos, np.array(cfg.hand_preshape)))
         return out
 
@@ -310,33 +350,79 @@ class ScriptedExpert:
         joint_travel = np.abs(res.qpos - q_now[:ARM_DIM]).sum()
         prefer_side = 2 * self._box_half[2] > cfg.tall_object
         kind_cost = 0.0 if (g.kind == "side") == prefer_side else 1.0
+        kind_cost += 0.3 if g.kind == "top_pinch" else 0.0
         g.cost = kind_cost + 0.05 * joint_travel - 10 * min(approach, 0.01) - 10 * min(reach, 0.02)
 
-    def choose(self, data: mujoco.MjData, target_body: int) -> Grasp:
-        """Best feasible grasp of ``target_body`` from the current state; raises PlanningError."""
+    def ranked(self, data: mujoco.MjData, target_body: int) -> list[Grasp]:
+        """Feasible grasps of ``target_body`` from the current state, best first; raises
+        PlanningError when there is none."""
         box = object_box(self.model, data, target_body)
         q_now = data.qpos[robot.joint_qpos_adr(self.model)]
         self._box_half = box.half
-        best: Grasp | None = None
         self.last_candidates = self.candidates(box)
         for g in self.last_candidates:
             self._evaluate(g, data, target_body, q_now)
-            if np.isfinite(g.cost) and (best is None or g.cost < best.cost):
-                best = g
-        if best is None:
+        feasible = sorted(
+            (g for g in self.last_candidates if np.isfinite(g.cost)), key=lambda g: g.cost
+        )
+        if not feasible:
             reasons = "; ".join(f"{g.kind}: {g.reject}" for g in self.last_candidates)
             raise PlanningError(
                 f"no reachable, collision-free grasp for {self.model.body(target_body).name!r} "
                 f"({reasons})"
             )
-        return best
+        return feasible
+
+    def choose(self, data: mujoco.MjData, target_body: int) -> Grasp:
+        """Best feasible grasp by the kinematic cost (no physics); raises PlanningError."""
+        return self.ranked(data, target_body)[0]
+
+    def simulate(self, data: mujoco.MjData, target_body: int, actions: np.ndarray) -> bool:
+        """Run ``actions`` from a copy of ``data`` (physics only) and report whether the target
+        ends lifted by ``lift_check`` and held by the hand for ``verify_steps`` more steps."""
+        cfg = self.config
+        m = self.model
+        d = copy.copy(data)
+        n_sub = max(1, int(round(1.0 / (CONTROL_HZ * m.opt.timestep))))
+        z0 = float(data.xpos[target_body][2])
+        nu = actions.shape[1]
+        for a in actions:
+            d.ctrl[:nu] = a
+            mujoco.mj_step(m, d, nstep=n_sub)
+        mujoco.mj_step(m, d, nstep=n_sub * cfg.verify_steps)
+        if d.xpos[target_body][2] - z0 < cfg.lift_check:
+            return False
+        for c in d.contact[: d.ncon]:
+            b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
+            if (b1 == target_body and self._hand_body[b2]) or (
+                b2 == target_body and self._hand_body[b1]
+            ):
+                return True
+        return False
 
     # -- trajectory --------------------------------------------------------------------
     def plan(self, data: mujoco.MjData, target_body: int) -> np.ndarray:
-        """(episode_steps, 13) float32 absolute joint targets that grasp and lift the target."""
+        """(episode_steps, 13) float32 absolute joint targets that grasp and lift the target.
+
+        With ``config.lookahead`` the best few feasible grasps are tried in a physics-only
+        simulation from the current state (deterministic, so it predicts the real outcome)
+        and the first that lifts the object is returned; otherwise the best by cost.
+        """
+        grasps = self.ranked(data, target_body)
+        self.last_simulated = 0
+        if self.config.lookahead > 0:
+            for g in grasps[: self.config.lookahead]:
+                actions = self.trajectory(data, g)
+                self.last_simulated += 1
+                if self.simulate(data, target_body, actions):
+                    self.last_grasp = g
+                    return actions
+        self.last_grasp = grasps[0]
+        return self.trajectory(data, grasps[0])
+
+    def trajectory(self, data: mujoco.MjData, g: Grasp) -> np.ndarray:
+        """(episode_steps, 13) joint targets executing grasp ``g`` from the state in ``data``."""
         cfg = self.config
-        g = self.choose(data, target_body)
-        self.last_grasp = g
         q0 = data.qpos[robot.joint_qpos_adr(self.model)].astype(float)
         pre_hand, close_hand = g.hand_pre, np.array(cfg.hand_close)
         steps: list[np.ndarray] = []

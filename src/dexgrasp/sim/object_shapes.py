@@ -28,6 +28,7 @@ class Part:
     collide: bool = True
     vertices: tuple[tuple[float, float, float], ...] | None = None
     checker: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    printed: int | None = None  # seed of a printed-label 2D texture (boxes)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def _jar(rng):
 def _box(rng):
     w, d, h = rng.uniform(0.04, 0.10), rng.uniform(0.03, 0.07), rng.uniform(0.06, 0.20)
     noun = str(rng.choice(["juice box", "cracker box", "tea box", "medicine box", "soap box"]))
-    pattern = str(rng.choice(["plain", "label", "checkered"]))
+    pattern = str(rng.choice(["plain", "label", "checkered", "printed"]))
     parts = [Part("box", (w / 2, d / 2, h / 2))]
     if pattern == "label":
         parts.append(
@@ -432,7 +433,7 @@ def _book(rng):
         "box",
         (w, d, h),
         (Part("box", (w / 2, d / 2, h / 2)), spine),
-        "plain",
+        str(rng.choice(["plain", "printed"])),
         density=(300, 700),
         fill=1.0,
     )
@@ -446,7 +447,7 @@ def _flat_box(rng):
         "box",
         (w, d, h),
         (Part("box", (w / 2, d / 2, h / 2)),),
-        "checkered",
+        str(rng.choice(["checkered", "printed"])),
         density=(80, 300),
         fill=1.0,
     )

@@ -211,7 +211,13 @@ def _replace_name(obj: ObjectSpec, name: str) -> ObjectSpec:
     return ObjectSpec(**d)
 
 
-_PATTERN_ADJ = {"label": "labelled", "striped": "striped", "checkered": "checkered", "plain": ""}
+_PATTERN_ADJ = {
+    "label": "labelled",
+    "striped": "striped",
+    "checkered": "checkered",
+    "printed": "printed",
+    "plain": "",
+}
 
 
 def _unique_name(obj: ObjectSpec, used: set[str]) -> str | None:
@@ -252,6 +258,11 @@ def _sample_object(rng: np.random.Generator, category: str, flat: bool) -> Objec
         )
         for p in shape.parts
     )
+    if shape.pattern == "printed":  # printed-label texture on the main parts
+        seed = int(shape_rng.integers(2**31))
+        parts = tuple(
+            Part(**{**asdict(p), "printed": seed}) if p.role == "main" else p for p in parts
+        )
     if shape.pattern == "checkered":  # checker material on the main parts
         parts = tuple(
             Part(**{**asdict(p), "checker": (rgba[:3], accent[:3])}) if p.role == "main" else p
@@ -318,6 +329,11 @@ def _finish_material(spec: mujoco.MjSpec, finish: str) -> str | None:
     return name
 
 
+def obj_accent(obj: ObjectSpec) -> tuple[float, float, float]:
+    """RGB of the object's accent colour."""
+    return COLORS[obj.accent_color_name]
+
+
 def box_inertia(mass: float, size: tuple[float, float, float]) -> list[float]:
     """Diagonal inertia (kg m^2) of a solid box with full extents ``size`` (m)."""
     w, d, h = size
@@ -360,6 +376,10 @@ def add_object_body(
             kw["size"] = list(p.size) + [0.0] * (3 - len(p.size))
         if finish_mat is not None:
             kw["material"] = finish_mat
+        if p.printed is not None:
+            image = textures.printed_label(p.rgba[:3], obj_accent(obj), seed=p.printed)
+            kw["material"] = textures.add_image_material(spec, f"{body_name}_print{i}", image)
+            kw["rgba"] = [1.0, 1.0, 1.0, 1.0]
         if p.checker is not None:
             mat = textures.add_builtin_material(
                 spec, f"{body_name}_mat{i}", "checker", p.checker[0], p.checker[1], size=32

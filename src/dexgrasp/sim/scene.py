@@ -257,7 +257,7 @@ def build_spec(
 ) -> mujoco.MjSpec:
     """MjSpec with room, table, background, lighting, head camera, objects and the robot.
 
-    The head camera pose defaults to ``layout.HEAD_CAMERA_POS`` / ``HEAD_CAMERA_LOOKAT``.
+    The head camera pose defaults to ``rooms.HEAD_CAMERA_POS`` / ``layout.HEAD_CAMERA_LOOKAT``.
     """
     spec = mujoco.MjSpec()
     spec.compiler.degree = False

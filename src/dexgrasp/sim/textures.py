@@ -142,6 +142,24 @@ def poster(seed: int, size: int = 128) -> np.ndarray:
     return _to_uint8(img)
 
 
+def printed_label(base: RGB, accent: RGB, seed: int, size: int = 64) -> np.ndarray:
+    """Packaging print: ``base`` background, an ``accent`` band, a logo block and dark
+    text-like bars. Returns (size, size, 3) uint8."""
+    _check_size(size)
+    rng = np.random.default_rng(seed)
+    img = np.empty((size, size, 3))
+    img[:] = np.asarray(base, float)
+    y0 = int(rng.integers(size // 8, size // 2))
+    img[y0 : y0 + size // 4] = np.asarray(accent, float)
+    x0, y1 = rng.integers(2, size // 2, 2)
+    img[y1 : y1 + size // 6, x0 : x0 + size // 3] = rng.uniform(0.0, 1.0, 3)
+    for k in range(int(rng.integers(2, 5))):
+        y = size - 6 - 5 * k
+        x, length = int(rng.integers(2, size // 4)), int(rng.integers(size // 4, size // 2))
+        img[y : y + 2, x : x + length] = 0.08
+    return _to_uint8(img)
+
+
 def add_image_material(
     spec: mujoco.MjSpec,
     name: str,

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 
-def register(top: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
+def register(
+    top: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]
+) -> None:
     t = groups["train"].add_parser(
         "controller",
         help="train the DexGraspVLA controller on demonstrations",
@@ -17,7 +19,9 @@ def register(top: argparse._SubParsersAction, groups: dict[str, argparse._SubPar
         "`accelerate launch --num_processes N -m dexgrasp.cli train controller ...`). "
         "Re-running with the same --out resumes exactly from the last checkpoint.",
     )
-    t.add_argument("--data", required=True, help="episode store (zarr), ours or the authors' layout")
+    t.add_argument(
+        "--data", required=True, help="episode store (zarr), ours or the authors' layout"
+    )
     t.add_argument("--out", required=True, help="output directory (checkpoint, logs, state)")
     t.add_argument("--config", default="small", help="preset: small | paper, or a config.json")
     t.add_argument("--epochs", type=int, help="override the preset's epochs")
@@ -125,7 +129,9 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"no controller checkpoint at {ckpt}", file=sys.stderr)
         return 2
     policy = DexGraspVLAController.from_pretrained(ckpt, device=args.device)
-    env_kwargs = {k: getattr(args, k) for k in ("background", "lighting", "room") if getattr(args, k)}
+    env_kwargs = {
+        k: getattr(args, k) for k in ("background", "lighting", "room") if getattr(args, k)
+    }
     kwargs = {"max_steps": args.max_steps} if args.max_steps else {}
     result = evaluate_controller(
         policy, split=args.split, episodes=args.episodes,

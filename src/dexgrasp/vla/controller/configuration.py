@@ -136,11 +136,20 @@ class ControllerConfig:
             raise ConfigError(f"image_size={self.image_size} must be positive")
         self.head_encoder.validate("head_encoder", self.image_size)
         self.wrist_encoder.validate("wrist_encoder", self.image_size)
-        positive = (
-            "state_dim action_dim mask_vit_dim mask_vit_depth mask_vit_heads hidden_dim "
-            "dit_layers dit_heads horizon n_action_steps num_train_timesteps "
-            "num_inference_steps"
-        ).split()
+        positive = [
+            "state_dim",
+            "action_dim",
+            "mask_vit_dim",
+            "mask_vit_depth",
+            "mask_vit_heads",
+            "hidden_dim",
+            "dit_layers",
+            "dit_heads",
+            "horizon",
+            "n_action_steps",
+            "num_train_timesteps",
+            "num_inference_steps",
+        ]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be positive")

@@ -47,7 +47,12 @@ def _cache_signature(config: ControllerConfig, store: Any, n_views: int) -> dict
         enc = getattr(config, f"{cam}_encoder")
         if enc.frozen:
             cams[cam] = {"pretrained": enc.pretrained, "feature_dim": enc.feature_dim}
-    jitter = [config.jitter_brightness, config.jitter_contrast, config.jitter_saturation, config.jitter_hue]
+    jitter = [
+        config.jitter_brightness,
+        config.jitter_contrast,
+        config.jitter_saturation,
+        config.jitter_hue,
+    ]
     return {
         "format": CACHE_FORMAT,
         "store": str(Path(store.path).resolve()),
@@ -114,7 +119,12 @@ class FeatureCache:
         """Encode every frame of ``store`` with ``model``'s frozen encoders, ``n_views`` each."""
         from tqdm.auto import tqdm
 
-        from dexgrasp.vla.controller.encoders import color_jitter, imagenet_normalize, images_to_float, resize
+        from dexgrasp.vla.controller.encoders import (
+            color_jitter,
+            imagenet_normalize,
+            images_to_float,
+            resize,
+        )
 
         if n_views < 1:
             raise ValueError(f"n_views={n_views} must be >= 1")

@@ -56,7 +56,9 @@ def immiscible_assignment(actions: torch.Tensor, noise: torch.Tensor) -> torch.T
     Returns a (B,) int64 tensor on the inputs' device.
     """
     if actions.shape != noise.shape:
-        raise ValueError(f"shape mismatch: actions {tuple(actions.shape)}, noise {tuple(noise.shape)}")
+        raise ValueError(
+            f"shape mismatch: actions {tuple(actions.shape)}, noise {tuple(noise.shape)}"
+        )
     from scipy.optimize import linear_sum_assignment
 
     a = actions.detach().reshape(actions.shape[0], -1).float().cpu()
@@ -68,7 +70,11 @@ def immiscible_assignment(actions: torch.Tensor, noise: torch.Tensor) -> torch.T
     return torch.as_tensor(perm, dtype=torch.long, device=actions.device)
 
 
-def immiscible_noise(actions: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def immiscible_noise(
+    actions: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Gaussian noise shaped like ``actions``, re-ordered by :func:`immiscible_assignment`."""
-    noise = torch.randn(actions.shape, generator=generator, device=actions.device, dtype=actions.dtype)
+    noise = torch.randn(
+        actions.shape, generator=generator, device=actions.device, dtype=actions.dtype
+    )
     return noise[immiscible_assignment(actions, noise)]

@@ -103,7 +103,10 @@ class DiTBlock(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(
-            nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Dropout(dropout), nn.Linear(hidden, dim)
+            nn.Linear(dim, hidden),
+            nn.GELU(approximate="tanh"),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, dim),
         )
 
     def cond_kv(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

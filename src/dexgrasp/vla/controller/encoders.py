@@ -113,9 +113,7 @@ def load_dinov2(pretrained: str) -> nn.Module:
     try:
         from transformers import Dinov2Model
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "DINOv2 encoders need transformers: pip install 'dexgrasp[hf]'"
-        ) from err
+        raise ImportError("DINOv2 encoders need transformers: pip install 'dexgrasp[hf]'") from err
     try:
         return Dinov2Model.from_pretrained(pretrained)
     except (OSError, ValueError) as err:
@@ -175,7 +173,9 @@ class SmallViTEncoder(ImageEncoder):
 
     def __init__(self, cfg: EncoderConfig, image_size: int) -> None:
         super().__init__()
-        self.vit = PatchViT(3, image_size, cfg.patch_size, cfg.feature_dim, cfg.depth, cfg.num_heads)
+        self.vit = PatchViT(
+            3, image_size, cfg.patch_size, cfg.feature_dim, cfg.depth, cfg.num_heads
+        )
         self.feature_dim = cfg.feature_dim
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:

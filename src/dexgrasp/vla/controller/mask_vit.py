@@ -62,7 +62,5 @@ class PatchViT(nn.Module):
 class MaskViT(PatchViT):
     """Mask encoder: ``(B, 1, S, S)`` mask in {0, 1} -> ``(B, L_head, dim)`` on the head grid."""
 
-    def __init__(
-        self, image_size: int, patch_size: int, dim: int, depth: int, heads: int
-    ) -> None:
+    def __init__(self, image_size: int, patch_size: int, dim: int, depth: int, heads: int) -> None:
         super().__init__(1, image_size, patch_size, dim, depth, heads)

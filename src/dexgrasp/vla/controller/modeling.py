@@ -131,7 +131,9 @@ class DexGraspVLAController(nn.Module):
         x = resize(images_to_float(images.to(self.device)), self.config.image_size)
         if augment:
             c = self.config
-            x = color_jitter(x, c.jitter_brightness, c.jitter_contrast, c.jitter_saturation, c.jitter_hue)
+            x = color_jitter(
+                x, c.jitter_brightness, c.jitter_contrast, c.jitter_saturation, c.jitter_hue
+            )
         return encoder(imagenet_normalize(x))
 
     def encode_observation(self, batch: dict[str, Any], augment: bool = False) -> torch.Tensor:
@@ -171,10 +173,7 @@ class DexGraspVLAController(nn.Module):
             )
         obs = self.encode_observation(batch, augment=self.training)
         b = actions.shape[0]
-        if self.config.immiscible:
-            noise = immiscible_noise(actions)
-        else:
-            noise = torch.randn_like(actions)
+        noise = immiscible_noise(actions) if self.config.immiscible else torch.randn_like(actions)
         t = torch.randint(0, self.config.num_train_timesteps, (b,), device=self.device)
         noisy = self.train_scheduler.add_noise(actions, noise, t)
         pred = self.dit(noisy, t, obs).float()
@@ -200,8 +199,10 @@ class DexGraspVLAController(nn.Module):
             v = obs[key]
             v = v if torch.is_tensor(v) else torch.as_tensor(np.ascontiguousarray(v))
             out[key] = v[None] if unbatched else v
-        for key in (OBS_MASK,) + ((OBS_HEAD,) if FEAT_HEAD not in out else ()) + (
-            (OBS_WRIST,) if FEAT_WRIST not in out else ()
+        for key in (
+            (OBS_MASK,)
+            + ((OBS_HEAD,) if FEAT_HEAD not in out else ())
+            + ((OBS_WRIST,) if FEAT_WRIST not in out else ())
         ):
             if key not in out:
                 raise KeyError(f"observation is missing {key!r}")
@@ -305,7 +306,8 @@ class DexGraspVLAController(nn.Module):
         config = ControllerConfig.load(src / CONFIG_NAME)
         for cam, path in (encoder_paths or {}).items():
             getattr(config, f"{cam}_encoder").pretrained = path
-        normalizer = Normalizer.load(src / STATS_NAME)
+        dims = {OBS_STATE: config.state_dim, ACTION: config.action_dim}
+        normalizer = Normalizer.load(src / STATS_NAME, config.norm_mode, dims)
         with safe_open(str(src / WEIGHTS_NAME), framework="pt") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118

@@ -151,11 +151,9 @@ def train_controller(
 
     dataset = ControllerDataset(store, config.horizon, episodes=episodes, seed=train_cfg.seed)
     if resuming and (out / "normalization.json").is_file():
-        normalizer = Normalizer.load(out / "normalization.json")
-    else:
-        normalizer = Normalizer.from_arrays(
-            dataset.state[dataset.frames], dataset.action[dataset.frames], config.norm_mode
-        )
+        normalizer = Normalizer.load(out / "normalization.json", config.norm_mode)
+    else:  # fitted on the training episodes only
+        normalizer = Normalizer.fit(store, episodes=episodes, mode=config.norm_mode)
     normalizer.check_dims(config.state_dim, config.action_dim)
     model = DexGraspVLAController(config, normalizer)
 
@@ -240,10 +238,7 @@ def train_controller(
                disable=not (progress and acc.is_main_process))  # fmt: skip
     model.train()
     t0, last_loss = time.time(), math.nan
-    if stop_after is not None:
-        total_this_call = min(total, tstate.step + stop_after)
-    else:
-        total_this_call = total
+    total_this_call = min(total, tstate.step + stop_after) if stop_after is not None else total
     while tstate.step < total_this_call:
         epoch = tstate.epoch
         skip = tstate.step - epoch * steps_per_epoch

@@ -3,7 +3,9 @@
 Each step: Lucas-Kanade flow of corner features inside the mask (forward-backward checked)
 gives a similarity transform that warps the previous mask; a hue-saturation histogram of
 the first mask keeps only pixels whose colour looks like the target. The track is lost when
-too few features survive and the colour evidence is weak, or the mask becomes too small.
+too few features survive and the colour evidence is weak, or the mask becomes too small;
+while lost, a target-coloured blob of plausible size near the last position (the object
+reappearing in the hand after an occlusion, say) resumes it.
 It is the cheap stand-in for Cutie / SAM 2 when no weights are available.
 """
 
@@ -24,7 +26,8 @@ class FlowTrackerConfig:
     min_area_frac: a mask smaller than this fraction of the first one is lost;
     color_threshold: back-projection probability (0-1) for a pixel to count as target colour;
     min_color_frac: below this fraction of target-coloured pixels in the warped mask the
-    track is lost when flow also failed."""
+    track is lost when flow also failed; search_radius / redetect_area: while lost, a
+    target-coloured blob of 0.3-3x the first area within 4 object sizes resumes the track."""
 
     max_features: int = 80
     fb_error_px: float = 1.5
@@ -33,6 +36,8 @@ class FlowTrackerConfig:
     color_threshold: float = 0.05
     min_color_frac: float = 0.2
     dilate_px: int = 2
+    search_radius: float = 4.0  # re-detection: max distance, in object sizes
+    redetect_area: tuple[float, float] = (0.3, 3.0)  # re-detection: area vs the first mask
 
     def __post_init__(self) -> None:
         if self.max_features < self.min_points or self.min_points < 2:
@@ -130,6 +135,32 @@ class FlowTracker:
         )
         self._prev_gray = gray
         if lost:
-            return lost_result((h, w), score=colour_frac)
+            found = self._redetect(coloured, prev_mask)
+            if found is None:
+                return lost_result((h, w), score=colour_frac)
+            mask, colour_frac = found, 1.0
         self._mask = mask.astype(np.uint8)
         return TrackResult(self._mask.copy(), lost=False, score=colour_frac)
+
+    def _redetect(self, coloured: np.ndarray, last: np.ndarray) -> np.ndarray | None:
+        """After an occlusion: the target-coloured blob of a plausible size nearest to the
+        last known mask, within ``search_radius`` object sizes; ``None`` when there is none."""
+        cv2, cfg = self.cv2, self.config
+        n, labels, stats, centroids = cv2.connectedComponentsWithStats(
+            coloured.astype(np.uint8), connectivity=8
+        )
+        ys, xs = np.nonzero(last)
+        if n <= 1 or len(xs) == 0:
+            return None
+        c0 = np.array([xs.mean(), ys.mean()])
+        size = max(np.ptp(xs) + 1, np.ptp(ys) + 1)
+        best, best_d = None, cfg.search_radius * size
+        lo, hi = cfg.redetect_area
+        for k in range(1, n):
+            area = stats[k, cv2.CC_STAT_AREA]
+            if not lo * self._area0 <= area <= hi * self._area0:
+                continue
+            d = float(np.linalg.norm(centroids[k] - c0))
+            if d < best_d:
+                best, best_d = k, d
+        return None if best is None else (labels == best).astype(np.uint8)
