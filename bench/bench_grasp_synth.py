@@ -67,7 +67,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None, help="also summarise this dataset directory")
     ap.add_argument("--out", default="bench/results/grasp_synth.json")
+    ap.add_argument("--data-only", action="store_true", help="only (re)summarise --data into --out")
     args = ap.parse_args()
+    if args.data_only:
+        if not args.data:
+            raise SystemExit("--data-only needs --data")
+        out = Path(args.out)
+        result = json.loads(out.read_text()) if out.is_file() else {}
+        result["dataset"] = summarise_dataset(args.data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        for k, v in result["dataset"].items():
+            print(f"{'dataset.' + k:40s} {v}")
+        return
 
     import dexgrasp.grasps.synthesis as synth
     from dexgrasp.grasps.objects import CATEGORIES, make_object

@@ -92,21 +92,49 @@ def bench_renderer_reuse(n: int = 5) -> dict:
     }
 
 
+def bench_expert_per_category(n_per_category: int, split: str = "train") -> dict:
+    """Scripted-expert success with each category's first objects as the target (6-object
+    scenes, 32x32 images): shows which object kinds are hard to grasp."""
+    from dexgrasp.sim.expert import rollout
+    from dexgrasp.sim.object_shapes import CATEGORIES
+
+    env = gym.make(dexgrasp.sim.ENV_ID, image_size=(32, 32), split=split)
+    lib = env.unwrapped.library
+    out = {}
+    for cat in CATEGORIES:
+        objs = lib.filter(split, category=cat)[:n_per_category]
+        wins = [
+            rollout(env, 100 + i, record=False, reset_options={"target": o.name}).success
+            for i, o in enumerate(objs)
+        ]
+        out[cat] = {"success": int(sum(wins)), "episodes": len(wins)}
+        print(f"  expert {cat:10s} {sum(wins)}/{len(wins)}", flush=True)
+    env.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resets", type=int, default=10)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--out", default="bench/results/world.json")
+    ap.add_argument(
+        "--expert-per-category", type=int, default=0, help="expert episodes per category (0: skip)"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     ObjectLibrary(0)
     library_s = time.perf_counter() - t0
     rows = [bench(s, args.resets, args.steps) for s in ((224, 224), (480, 640))]
     reuse = bench_renderer_reuse()
+    expert = (
+        bench_expert_per_category(args.expert_per_category) if args.expert_per_category else None
+    )
     result = {
         "library_build_s": library_s,
         "runs": rows,
         "renderer_per_reset": reuse,
+        "expert_per_category": expert,
         "load_average_1min": os.getloadavg()[0],
         "machine": {
             "cpu_count": os.cpu_count(),

@@ -9,6 +9,7 @@ from dexgrasp.grasps.hand import (
     LINK_TO_BODY,
     ShadowHand,
     axis_angle_to_mat,
+    hand_spec,
     mat_to_axis_angle,
     mat_to_quat,
     shadow_hand,
@@ -95,3 +96,12 @@ def test_surface_points_are_fixed_and_move_with_the_hand(hand):
 def test_bad_grasp_shape_is_rejected(hand):
     with pytest.raises(ValueError, match="grasps"):
         hand.body_poses(np.zeros((2, 27)))
+
+
+def test_hand_plus_object_spec_compiles():
+    from dexgrasp.grasps.objects import make_object
+
+    spec = hand_spec(make_object("can", 0).mjcf())
+    model = spec.compile()
+    assert mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "object") > 0
+    assert model.njnt == 23  # 22 finger joints + the object's free joint

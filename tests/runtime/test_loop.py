@@ -184,3 +184,40 @@ def test_video_is_written_from_frames(tmp_path):
     assert not (out / "frames").exists()
     assert json.loads((out / "summary.json").read_text())["video_frames"] == 6
     del world
+
+
+def test_vlm_planner_drives_the_loop():
+    """A VLMPlanner over a client that answers in free text (fenced JSON, prose booleans)."""
+    from dexgrasp.vla.planner import VLMPlanner
+
+    world = FakeWorld(OBJECTS[:2])
+    robot = FakeRobot(world)
+
+    class Client:  # answers like a VLM would, from the fake world's state
+        def chat(self, messages, *, max_tokens=512, temperature=0.0):
+            text = messages[-1].text
+            left = [o for o in world.objects() if o.on_table]
+            if "Find the object" in text:
+                o = next(o for o in left if o.name in text)
+                return f'```json\n{{"bbox_2d": {list(o.box)}, "label": "{o.name}"}}\n```'
+            if "Has the robot picked up" in text:
+                return f"The can is in the hand.\nOutput: {robot.holding is not None}"
+            if "completely done" in text:
+                return f"**{not left}**"
+            return f"Grasp the {left[-1].name}." if left else "Nothing left."
+
+    rec = RunRecorder(None, video=False)
+    runner = HierarchicalRunner(
+        robot,
+        VLMPlanner(Client(), on_record=rec.planner),
+        GroundTruthSegmenter(world.masks),
+        GroundTruthTracker(world.masks),
+        FakeController(robot),
+        RuntimeConfig(check_every=20, attempt_steps=100),
+        rec,
+        judge=Judge(world, lift_success_m=0.1),
+    )
+    result = runner.run("clear the table")
+    assert result.completed and [a.outcome for a in result.attempts] == ["grasped"] * 2
+    assert all(v["accuracy"] == 1.0 for v in result.accuracy.values()), result.accuracy
+    assert rec.n_planner >= 2 + 2 + 3 + 2 * 2  # proposals, boxes, completion and grasp checks

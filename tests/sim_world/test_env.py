@@ -207,12 +207,6 @@ def test_head_camera_sees_targets_at_home():
     assert _targets_visible_at_home() >= 5
 
 
-def test_layout_head_camera_pose_is_blocked_by_the_arm():
-    """Documents why rooms.HEAD_CAMERA_POS differs from layout.HEAD_CAMERA_POS; when this
-    starts failing (arm home pose changed), the layout pose can be used again."""
-    assert _targets_visible_at_home(head_camera_pos=layout.HEAD_CAMERA_POS) <= 1
-
-
 def test_physics_identical_across_conditions():
     """Backgrounds, lightings and rooms are visual only: same scene seed, same settled poses."""
     e = gym.make(ENV_ID, image_size=(32, 32), n_objects=5)

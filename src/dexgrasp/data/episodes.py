@@ -56,6 +56,9 @@ FORMAT_NAME = "dexgrasp.episodes"
 FORMAT_VERSION = 1
 LOWDIM_CHUNK = 1024  # frames per chunk for state/action-like arrays
 META_CHUNK = 256  # episodes per chunk of meta/episode_meta and meta/episode_ends
+# Direct chunk reads win for a few frames; for longer ranges zarr's concurrent decoding
+# is faster (bench/bench_store.py measures both).
+DIRECT_MAX_FRAMES = 8
 RAM_CACHE_BYTES = 256 << 20  # (N, D) arrays up to this size are loaded once and kept in RAM
 
 
@@ -126,8 +129,8 @@ class EpisodeStore:
 
     Args:
         path: the store directory.
-        direct_reads: read one-frame image chunks straight from their files
-            (`dexgrasp.data.fastread`), bypassing zarr's async reads, and serve
+        direct_reads: read up to ``DIRECT_MAX_FRAMES`` one-frame image chunks straight
+            from their files (`dexgrasp.data.fastread`), bypassing zarr's async reads, and serve
             low-dimensional (N, D) arrays such as state and action (up to
             ``RAM_CACHE_BYTES``) from memory after reading them whole on first use. Same
             results, faster; False reads everything through zarr.
@@ -356,7 +359,7 @@ class EpisodeStore:
 
     def _read(self, name: str, arr: Any, start: int, stop: int) -> np.ndarray:
         direct = self._direct.get(name)
-        if direct is not None:
+        if direct is not None and stop - start <= DIRECT_MAX_FRAMES:
             return direct.read_range(start, stop)
         if name not in self._ram and self.direct_reads and self._small(arr):
             self._ram[name] = np.asarray(arr[: self.num_frames])  # state/action: keep in RAM

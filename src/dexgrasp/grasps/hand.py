@@ -150,6 +150,16 @@ def hand_xml(
 </mujoco>"""
 
 
+def hand_spec(object_bodies: str = "", object_assets: str = "", **kwargs):
+    """``mujoco.MjSpec`` of the hand (+ optional object MJCF) for users who edit models in code.
+
+    ``kwargs`` go to :func:`hand_xml` (``timestep``, ``gravity``, ``extra_worldbody``).
+    """
+    import mujoco
+
+    return mujoco.MjSpec.from_string(hand_xml(object_assets, object_bodies, **kwargs))
+
+
 @dataclass(frozen=True)
 class _Chain:
     """Kinematic tree of the hand in MuJoCo body order (body 0 = world, 1 = palm)."""

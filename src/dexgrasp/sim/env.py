@@ -27,7 +27,7 @@ import numpy as np
 from dexgrasp.constants import CONTROL_HZ, JOINT_NAMES, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.sim import layout, rooms
 from dexgrasp.sim import scene as scene_lib
-from dexgrasp.sim.objects import SPLITS, ObjectLibrary
+from dexgrasp.sim.objects import SPLITS, get_library
 
 ENV_ID = "dexgrasp/TabletopGrasp-v0"
 DISCO_REV_PER_S = 0.25  # how fast the disco spotlights sweep
@@ -117,7 +117,7 @@ class TabletopGraspEnv(gym.Env):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
         self.render_mode = render_mode
         self._robot = robot
-        self.library = ObjectLibrary(self.config.library_seed)
+        self.library = get_library(self.config.library_seed)
         self.joint_limits = np.asarray(robot.joint_limits(), np.float64)  # (13, 2)
         h, w = self.config.image_size
         self.observation_space = gym.spaces.Dict(
@@ -198,9 +198,8 @@ class TabletopGraspEnv(gym.Env):
         reason = self._instability([d.warning[w].number for w in _BAD_WARNINGS], warnings_before)
         terminated, truncated = False, False
         if reason is not None:
-            mujoco.mj_setState(
-                m, d, state, mujoco.mjtState.mjSTATE_INTEGRATION
-            )  # keep a sane state
+            # Roll back to the state before the step so the observation stays valid.
+            mujoco.mj_setState(m, d, state, mujoco.mjtState.mjSTATE_INTEGRATION)
             mujoco.mj_forward(m, d)
             self._termination_reason, terminated = reason, True
         else:

@@ -29,7 +29,7 @@ import numpy as np
 
 from dexgrasp.constants import ARM_DIM, CONTROL_HZ, EPISODE_STEPS
 from dexgrasp.sim import layout, robot
-from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation
+from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation, solve_with_restarts
 
 # Palm-site geometry in the hand frame (see robot.py): the site is this far in front of the
 # palm surface, and the thumb tip sits this far below the site along the fingers at rest.
@@ -83,16 +83,17 @@ class ExpertConfig:
     top_gap: float = 0.04  # pinch grasp from the top: palm surface above the object's top
     far_face: float = 0.165  # object's far face along the fingers (hand z) ...
     near_face: float = 0.088  # ... unless its near face would come closer than this (thumb)
-    side_min_height: float = 0.075  # side grasp: site height above the table
+    side_min_height: float = 0.06  # side grasp: site height above the table
     side_max_height: float = 0.10
-    side_min_object: float = 0.10  # only objects at least this tall are grasped from the side
-    tall_object: float = 0.12  # objects taller than this prefer side grasps
+    side_min_object: float = 0.075  # only objects at least this tall are grasped from the side
+    tall_object: float = 0.09  # objects taller than this prefer side grasps
+    narrow_object: float = 0.05  # narrower objects prefer the thumb-side top grasp
     collision_margin: float = 0.002  # hand penetration allowed at the grasp (m)
     reach_clearance: float = 0.005  # free space kept around the robot while reaching (m)
     check_margin: float = 0.03  # distances up to this are measured by the collision check
     hand_preshape: tuple[float, ...] = (1.5, 0.15, 0.05, 0.05, 0.05, 0.05)
     hand_close: tuple[float, ...] = (1.5, 1.1, 1.5, 1.5, 1.5, 1.5)
-    lookahead: int = 4  # grasps tried in simulation before executing one (0: none)
+    lookahead: int = 6  # grasps tried in simulation before executing one (0: none)
     lift_check: float = 0.12  # lookahead success: target risen by this much (m) ...
     verify_steps: int = 20  # ... and still held this many control steps later
     ik: IKConfig = field(default_factory=IKConfig)
@@ -243,7 +244,11 @@ class ScriptedExpert:
         # "top_pinch": palm ``top_gap`` above the object so the fingertips pass its top edge
         # and meet the thumb on its sides.
         variants = []
-        for kind, gap in (("top", cfg.palm_clearance), ("top_pinch", cfg.top_gap)):
+        for kind, gap in (
+            ("top", cfg.palm_clearance),
+            ("top_near", cfg.palm_clearance),
+            ("top_pinch", cfg.top_gap),
+        ):
             palm_z = top_z + gap
             room = palm_z - table - cfg.table_clearance  # free depth under the palm
             ok = np.flatnonzero(self._thumb[:, 0] <= room)
@@ -268,7 +273,12 @@ class ScriptedExpert:
         if 2 * h[2] < cfg.side_min_object:
             return out
         radial = c[:2] / max(np.linalg.norm(c[:2]), 1e-6)
-        approaches = [np.array([radial[0], radial[1], 0.0])]
+        approaches = []
+        for yaw in (0.0, 0.5, -0.5, 1.0, -1.0):  # around the radial direction, radians
+            cy, sy = np.cos(yaw), np.sin(yaw)
+            approaches.append(
+                np.array([cy * radial[0] - sy * radial[1], sy * radial[0] + cy * radial[1], 0.0])
+            )
         for k in (0, 1):
             a = ax[:, k].copy()
             a *= np.sign(a[:2] @ radial) or 1.0
@@ -323,7 +333,7 @@ class ScriptedExpert:
     def _evaluate(self, g: Grasp, data: mujoco.MjData, target_body: int, q_now: np.ndarray) -> None:
         cfg = self.config
         pre = g.hand_pre
-        res_pre = self.ik.solve(g.pre_pos, g.rot, q_init=q_now[:ARM_DIM])
+        res_pre = solve_with_restarts(self.ik, g.pre_pos, g.rot, q_now[:ARM_DIM])
         if not res_pre.success:
             g.reject = "ik pre-grasp"
             return
@@ -350,7 +360,9 @@ class ScriptedExpert:
         joint_travel = np.abs(res.qpos - q_now[:ARM_DIM]).sum()
         prefer_side = 2 * self._box_half[2] > cfg.tall_object
         kind_cost = 0.0 if (g.kind == "side") == prefer_side else 1.0
-        kind_cost += 0.3 if g.kind == "top_pinch" else 0.0
+        narrow = 2 * self._box_half[0] < cfg.narrow_object
+        kind_cost += {"top_pinch": 0.3, "top_near": 0.0 if narrow else 0.2}.get(g.kind, 0.0)
+        kind_cost += 0.2 if (g.kind == "top" and narrow) else 0.0
         g.cost = kind_cost + 0.05 * joint_travel - 10 * min(approach, 0.01) - 10 * min(reach, 0.02)
 
     def ranked(self, data: mujoco.MjData, target_body: int) -> list[Grasp]:

@@ -182,6 +182,23 @@ class ArmIK:
         return IKResult(q.copy(), pos_err, rot_err, bool(ok), it)
 
 
+def solve_with_restarts(
+    ik: ArmIK, pos, rot: np.ndarray | None, q_init: np.ndarray, restarts: int = 4, seed: int = 0
+) -> IKResult:
+    """``ik.solve`` from ``q_init``, then from the rest posture and from perturbed rest
+    postures (deterministic), until one succeeds; returns the best attempt."""
+    rng = np.random.default_rng(seed)
+    best = ik.solve(pos, rot, q_init=q_init)
+    seeds = [ik.rest] + [ik.rest + rng.normal(0.0, 0.5, ARM_DIM) for _ in range(restarts - 1)]
+    for q0 in seeds:
+        if best.success:
+            break
+        res = ik.solve(pos, rot, q_init=q0)
+        if res.success or res.pos_err + res.rot_err < best.pos_err + best.rot_err:
+            best = res
+    return best
+
+
 def solve_place_arm(model: mujoco.MjModel | None = None) -> np.ndarray:
     """(7,) arm joints holding the palm, facing down, above ``layout.PLACE_POS``."""
     from dexgrasp.sim import layout

@@ -21,6 +21,7 @@ Graspable objects are 3-10 cm wide (smaller horizontal extent), 5-20 cm tall and
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass
 
@@ -203,6 +204,12 @@ class ObjectLibrary:
                 used.add(name)
                 return _replace_name(obj, name)
         raise RuntimeError(f"could not find a unique name for a {category}")  # pragma: no cover
+
+
+@functools.cache
+def get_library(seed: int = 0) -> ObjectLibrary:
+    """The library for ``seed``, built once per process (objects are immutable)."""
+    return ObjectLibrary(seed)
 
 
 def _replace_name(obj: ObjectSpec, name: str) -> ObjectSpec:

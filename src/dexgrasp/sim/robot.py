@@ -61,9 +61,9 @@ _LIMITS = np.array(
         [-2.90, 2.90],  # arm_joint1 base yaw
         [-2.00, 2.00],  # arm_joint2 shoulder pitch
         [-2.90, 2.90],  # arm_joint3 upper-arm roll
-        [-2.60, 2.60],  # arm_joint4 elbow
+        [-2.80, 2.80],  # arm_joint4 elbow
         [-2.90, 2.90],  # arm_joint5 forearm roll
-        [-2.00, 2.00],  # arm_joint6 wrist pitch
+        [-2.60, 2.60],  # arm_joint6 wrist pitch
         [-3.05, 3.05],  # arm_joint7 wrist roll
         [0.00, 1.60],  # thumb_rotation
         [0.00, 1.10],  # thumb_flexion

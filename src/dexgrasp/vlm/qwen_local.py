@@ -151,15 +151,18 @@ class QwenVLLocalClient:
         inputs = self.build_inputs(messages)
         device = next(self.model.parameters()).device
         inputs = {k: v.to(device) for k, v in inputs.items()}
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {}
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": float(temperature)}
+            if temperature > 0
+            else {"do_sample": False}
+        )
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=max_tokens,
                 eos_token_id=self.end_ids,
                 pad_token_id=self.end_ids[0],
-                do_sample=temperature > 0,
-                **{k: v for k, v in sampling.items() if k != "do_sample"},
+                **sampling,
             )
         new = out[0, inputs["input_ids"].shape[1] :]
         text = self.tokenizer.decode(new, skip_special_tokens=True)

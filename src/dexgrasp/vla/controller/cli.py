@@ -23,7 +23,18 @@ def register(
         "--data", required=True, help="episode store (zarr), ours or the authors' layout"
     )
     t.add_argument("--out", required=True, help="output directory (checkpoint, logs, state)")
-    t.add_argument("--config", default="small", help="preset: small | paper, or a config.json")
+    t.add_argument(
+        "--config",
+        default="small",
+        help="preset (small, paper, paper_dinov2_train, paper_vit_small) or a config.json",
+    )
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a controller config field, e.g. --set prediction_type=sample",
+    )
     t.add_argument("--epochs", type=int, help="override the preset's epochs")
     t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
     t.add_argument("--batch-size", type=int, help="per-process batch size")
@@ -65,12 +76,23 @@ def register(
 
 
 def _load_config(spec: str, args: argparse.Namespace):
-    from dexgrasp.vla.controller.configuration import ControllerConfig, TrainConfig
+    from dexgrasp.vla.controller.configuration import PRESETS, ControllerConfig, TrainConfig
 
-    if spec in ("small", "paper"):
-        config, train_cfg = ControllerConfig.preset(spec), TrainConfig.preset(spec)
+    if spec in PRESETS:
+        config = ControllerConfig.preset(spec)
+        train_cfg = TrainConfig.preset("small" if spec == "small" else "paper")
     else:
         config, train_cfg = ControllerConfig.load(spec), TrainConfig.preset("small")
+    data = config.to_dict()
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep or field not in data or isinstance(data[field], dict):
+            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with a top-level field")
+        try:
+            data[field] = json.loads(value)
+        except json.JSONDecodeError:
+            data[field] = value  # a bare string
+    config = ControllerConfig.from_dict(data)
     for cam in ("head", "wrist"):
         path = getattr(args, f"{cam}_encoder")
         if path:
@@ -85,7 +107,7 @@ def _load_config(spec: str, args: argparse.Namespace):
     kwargs = {**vars(train_cfg), **{k: v for k, v in overrides.items() if v is not None}}
     if args.ema:
         kwargs["ema"] = True
-    return type(config).from_dict(config.to_dict()), TrainConfig(**kwargs)
+    return config, TrainConfig(**kwargs)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -47,7 +47,7 @@ class EncoderConfig:
     pretrained: str | None = None
     feature_dim: int = 256
     patch_size: int = 16
-    depth: int = 4  # layers (vit_small) or conv stages (conv: log2(patch_size) must equal it)
+    depth: int = 4  # transformer layers (vit_small; conv stages follow from patch_size)
     num_heads: int = 6  # vit_small only
 
     def validate(self, name: str, image_size: int) -> None:
@@ -67,10 +67,10 @@ class EncoderConfig:
             raise ConfigError(
                 f"{name}.patch_size={self.patch_size} does not divide image_size={image_size}"
             )
-        if self.kind == "conv" and 2**self.depth != self.patch_size:
+        if self.kind == "conv" and self.patch_size not in (4, 8, 16, 32, 64):
             raise ConfigError(
-                f"{name}.depth={self.depth}: a conv encoder halves the resolution per stage, "
-                f"so 2**depth must equal patch_size={self.patch_size}"
+                f"{name}.patch_size={self.patch_size}: a conv encoder needs a power of two >= 4 "
+                "(a 4 px stem, then stride-2 stages)"
             )
         if self.kind == "vit_small" and self.feature_dim % self.num_heads:
             raise ConfigError(
@@ -239,7 +239,7 @@ class ControllerConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ControllerConfig:
-        """``paper`` or ``small``, with field overrides."""
+        """``paper``, ``small``, ``paper_dinov2_train`` or ``paper_vit_small``, with overrides."""
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}: expected one of {sorted(PRESETS)}")
         data = PRESETS[name]()
@@ -274,7 +274,7 @@ def _paper() -> dict[str, Any]:
 
 
 def _small() -> dict[str, Any]:
-    enc = {"kind": "conv", "feature_dim": 192, "patch_size": 16, "depth": 4}
+    enc = {"kind": "conv", "feature_dim": 192, "patch_size": 16}
     return {
         "image_size": 224,
         "head_encoder": dict(enc),
@@ -290,7 +290,29 @@ def _small() -> dict[str, Any]:
     }
 
 
-PRESETS = {"paper": _paper, "small": _small}
+def _paper_dinov2_train() -> dict[str, Any]:
+    """Baseline "DINOv2-train" (Appendix A.2): the paper model with trainable DINOv2."""
+    data = _paper()
+    for cam in ("head_encoder", "wrist_encoder"):
+        data[cam]["kind"] = "dinov2_trainable"
+    return data
+
+
+def _paper_vit_small() -> dict[str, Any]:
+    """Baseline "ViT-small" (Appendix A.2): small trainable ViTs, 224 px, 7 x 7 patches of 384.
+
+    The paper initialises them from pretrained R26-S-32 hybrids; here they start random.
+    """
+    vit = {"kind": "vit_small", "feature_dim": 384, "patch_size": 32, "depth": 12, "num_heads": 6}
+    return {**_paper(), "image_size": 224, "head_encoder": dict(vit), "wrist_encoder": dict(vit)}
+
+
+PRESETS = {
+    "paper": _paper,
+    "small": _small,
+    "paper_dinov2_train": _paper_dinov2_train,
+    "paper_vit_small": _paper_vit_small,
+}
 
 
 @dataclass

@@ -199,21 +199,23 @@ class _ConvStage(nn.Module):
 
 
 class ConvPatchEncoder(ImageEncoder):
-    """Weights-free trainable conv encoder: ``depth`` stride-2 stages -> one token per patch."""
+    """Weights-free trainable conv encoder: a 4x4/4 patchify stem, then stride-2 residual
+    stages down to one token per ``patch_size`` pixels (cheap enough to train on a CPU)."""
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
-        widths = [max(cfg.feature_dim >> (cfg.depth - 1 - i), 16) for i in range(cfg.depth)]
-        stages, cin = [], 3
-        for w in widths:
-            stages.append(_ConvStage(cin, w))
-            cin = w
-        self.stages = nn.Sequential(*stages)
-        self.proj = nn.Conv2d(cin, cfg.feature_dim, 1)
+        n_stages = int(math.log2(cfg.patch_size)) - 2
+        widths = [max(cfg.feature_dim >> (n_stages - i), 16) for i in range(n_stages + 1)]
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], 4, stride=4), nn.GroupNorm(math.gcd(8, widths[0]), widths[0]),
+            nn.GELU(),
+        )  # fmt: skip
+        self.stages = nn.Sequential(*(_ConvStage(a, b) for a, b in zip(widths, widths[1:])))
+        self.proj = nn.Conv2d(widths[-1], cfg.feature_dim, 1)
         self.feature_dim = cfg.feature_dim
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.stages(pixels)).flatten(2).transpose(1, 2)
+        return self.proj(self.stages(self.stem(pixels))).flatten(2).transpose(1, 2)
 
 
 def build_encoder(cfg: EncoderConfig, image_size: int) -> ImageEncoder:

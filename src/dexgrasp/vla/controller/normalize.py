@@ -103,7 +103,9 @@ class Normalizer(nn.Module):
         return cls(NormalizationStats(stats, {k: len(state) for k in NORM_KEYS}), mode)
 
     @classmethod
-    def fit(cls, store: Any, episodes: list[int] | None = None, mode: str = "min_max") -> Normalizer:
+    def fit(
+        cls, store: Any, episodes: list[int] | None = None, mode: str = "min_max"
+    ) -> Normalizer:
         """Fit on an episode store's state and action arrays (streaming)."""
         return cls(NormalizationStats.fit(store, keys=NORM_KEYS, episodes=episodes), mode)
 

@@ -29,8 +29,9 @@ class GroundTruthSegmenter:
         check_image(image)
         h, w = image.shape[:2]
         x1, y1, x2, y2 = as_xyxy(box, w, h)
+        masks = self.masks_fn()
         best, best_score = None, 0.0
-        for name, m in self.masks_fn().items():
+        for name, m in masks.items():
             m = check_mask(m, (h, w), f"mask of {name}")
             inside = int(m[y1:y2, x1:x2].sum())
             total = int(m.sum())
@@ -43,7 +44,7 @@ class GroundTruthSegmenter:
         self.last_name = best
         if best is None:
             return np.zeros((h, w), np.uint8)
-        return check_mask(self.masks_fn()[best])
+        return check_mask(masks[best])
 
 
 class GroundTruthTracker:

@@ -77,6 +77,13 @@ class Judge:
             self.picked.extend(n for n in lifted if n not in self.picked)
         return self._score("grasp_check", verdict == bool(lifted), lifted=lifted)
 
+    def expected_targets(self, prompt: str) -> list[str]:
+        """Objects on the table that ``prompt`` is about (empty when it is not understood)."""
+        try:
+            return self._oracle.expected_targets(prompt)
+        except PlannerError:
+            return []
+
     def accuracies(self) -> dict[str, dict[str, float]]:
         return {
             k: {"correct": c, "total": n, "accuracy": (c / n if n else float("nan"))}

@@ -62,9 +62,7 @@ class Attempt:
     instruction: str = ""
     box: list[int] | None = None
     label: str = ""
-    outcome: str = (
-        ""  # grasped | not_grasped | controller_error | planner_error | empty_mask
-    )
+    outcome: str = ""  # grasped | not_grasped | controller_error | planner_error | empty_mask
     steps: int = 0
     reboxes: int = 0
     checks: int = 0
@@ -296,7 +294,9 @@ class HierarchicalRunner:
         try:
             box, mask = self._mark(instruction, head)
         except (PlannerError, VLMError) as err:
-            self.rec.event("planner_error", attempt=attempt.index, subtask="predict_box", error=str(err))
+            self.rec.event(
+                "planner_error", attempt=attempt.index, subtask="predict_box", error=str(err)
+            )
             return None
         if not mask.any():
             return None

@@ -7,6 +7,7 @@ recorder and ground-truth judge.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,15 @@ def run_in_sim(
     judge = Judge(robot, lift_success_m=layout.SUCCESS_LIFT_M)
     runner = HierarchicalRunner(robot, plan, seg, trk, ctrl, config, recorder, judge=judge)
     scene_objects = [o.name for o in robot.env.scene.objects]
+    expected = judge.expected_targets(prompt)
+    hidden = [o.name for o in robot.objects() if o.box is None]
+    if hidden:
+        recorder.event("warning", message="objects not visible in the head camera", objects=hidden)
+        warnings.warn(f"not visible in the head camera at the start: {hidden}", stacklevel=2)
     try:
-        expected = judge._oracle.expected_targets(prompt)
-    except Exception:  # noqa: BLE001 - an oracle that does not understand the prompt
-        expected = []
-    result = runner.run(prompt)
+        result = runner.run(prompt)
+    finally:
+        robot.env.close()
     status = dict(robot.status)
     summary = {
         **result.to_dict(),
@@ -89,7 +94,6 @@ def run_in_sim(
         "planner_calls": recorder.n_planner,
     }
     out_dir = recorder.finish(summary)
-    robot.env.close()
     return result, out_dir, summary
 
 

@@ -4,8 +4,8 @@ for the oracle planner and the judge, and ground-truth masks for perception.
 It drives ``dexgrasp/TabletopGrasp-v0`` at the level of its MuJoCo model: one control
 period per ``send_action`` (the env's substeps, joint targets clipped to the limits) and
 camera renders only when asked for, so scripted controllers run fast. Objects that end up
-off the table (placed in the drop zone, or fallen) are parked out of view with the env's
-``remove_object`` and remembered as "placed" or "fell".
+off the table are parked out of view with the env's ``remove_object`` and remembered as
+"placed" (released by the hand above the drop zone, or lying near it) or "fell".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dexgrasp.constants import ACTION_DIM, ARM_DIM, OBS_HEAD, OBS_STATE, OBS_WRI
 from dexgrasp.vla.planner.oracle import ObjectTruth
 from dexgrasp.vla.runtime.protocols import POSES, RobotError
 
-PLACE_RADIUS_M = 0.35  # an object within this xy distance of the drop zone counts as placed
+PLACE_RADIUS_M = 0.35  # xy distance from the drop zone within which objects count as placed
 ON_TABLE_MAX_LIFT_M = 0.03  # resting objects: lowest point at most this high above the table
 
 
@@ -36,7 +36,7 @@ class SimRobot:
     during scripted motions, so a recorder can grab video frames.
     """
 
-    def __init__(self, env: Any, *, move_steps: int = 30, frame_every: int = 2) -> None:
+    def __init__(self, env: Any, *, move_steps: int = 60, frame_every: int = 2) -> None:
         import mujoco
 
         from dexgrasp.sim import layout, robot
@@ -50,6 +50,7 @@ class SimRobot:
         self.frame_hook: Callable[[SimRobot], None] | None = None
         self.steps = 0
         self.status: dict[str, str] = {o.name: "on_table" for o in self.env.scene.objects}
+        self._released: set[str] = set()  # let go of by the hand above the drop zone
         self._qadr = robot.joint_qpos_adr(self.env.model)
         self._limits = np.asarray(robot.joint_limits(), np.float64)
         self._truth_cache: tuple[float, list[ObjectTruth]] | None = None
@@ -142,6 +143,12 @@ class SimRobot:
         self._interpolate(target, self.move_steps)
 
     def release(self) -> None:
+        # Objects let go of above the drop zone count as placed wherever they roll to.
+        drop = np.asarray(self._layout.PLACE_POS[:2])
+        for o in self.env.scene.objects:
+            near = np.linalg.norm(self.data.xpos[o.body_id][:2] - drop) < PLACE_RADIUS_M
+            if not o.removed and near and self._touching_robot(o.body_id):
+                self._released.add(o.name)
         target = self.data.ctrl[:ACTION_DIM].copy()
         target[ARM_DIM:] = self._robot.HAND_OPEN
         self._interpolate(target, 10)
@@ -172,7 +179,7 @@ class SimRobot:
             if self._on_table_xy(xy) and heights[o.name] > -0.05:
                 continue
             near_drop = np.linalg.norm(xy - np.asarray(self._layout.PLACE_POS[:2])) < PLACE_RADIUS_M
-            self.status[o.name] = "placed" if near_drop else "fell"
+            self.status[o.name] = "placed" if (near_drop or o.name in self._released) else "fell"
             self.env.remove_object(o.name)
             parked.append(o.name)
         self._truth_cache = self._seg_cache = None

@@ -278,6 +278,7 @@ def test_direct_reads_match_zarr(tmp_path, episodes):
         assert all(r is None for r in slow._direct.values())
         for key in fast.keys:
             np.testing.assert_array_equal(fast.slice(key, 0, 15), slow.slice(key, 0, 15))
+            np.testing.assert_array_equal(fast.slice(key, 3, 9), slow.slice(key, 3, 9))
             np.testing.assert_array_equal(fast.frame(key, 6), slow.frame(key, 6))
         frame = fast.frame(OBS_HEAD, 3)
         frame[0, 0] = 7  # a writable copy
