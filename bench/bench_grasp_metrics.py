@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in table.items():
         print(f"  {k:<10}{v:>10.1f}")
     print(
-        f"\nP-FID (half A vs ground-truth half B; net trained here on {len(classes)} categories "
+        f"\nP-FID against the ground truth (net trained here on {len(classes)} categories "
         f"in {train_s:.0f} s, not comparable with published values):"
     )
     for k, v in pfid_vals.items():

@@ -291,3 +291,13 @@ def test_all_zero_frames_are_written(tmp_path, episodes):
     ep = dict(episodes[0], **{OBS_MASK: np.zeros((4, 16, 16), np.uint8)})
     path = _write(tmp_path / "s.zarr", [ep])
     assert (path / "data" / OBS_MASK / "3.0.0").is_file()
+
+
+@pytest.mark.parametrize("direct_reads", [True, False])
+def test_corrupt_chunk_names_episode_and_key(tmp_path, episodes, direct_reads):
+    path = _write(tmp_path / "s.zarr", episodes)
+    (path / "data" / OBS_HEAD / "6.0.0.0").write_bytes(b"not a blosc chunk")
+    store = EpisodeStore(path, direct_reads=direct_reads)
+    with pytest.raises(StoreError, match="episode 1, data/observation.images.head frames"):
+        store.frame(OBS_HEAD, 6)
+    np.testing.assert_array_equal(store.frame(OBS_HEAD, 7), episodes[1][OBS_HEAD][3])

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 
 from dexgrasp.constants import ACTION, OBS_STATE
@@ -147,3 +149,22 @@ def test_fit_refuses_image_keys(tmp_path, episode_factory):
         NormalizationStats.fit(EpisodeStore(tmp_path / "i.zarr"), keys=["observation.images.head"])
     with pytest.raises(NormalizationError, match="no key"):
         NormalizationStats.fit(EpisodeStore(tmp_path / "i.zarr"), keys=["nope"])
+
+
+@given(
+    lo=st.lists(st.floats(-100, 100), min_size=3, max_size=3),
+    span=st.lists(st.one_of(st.just(0.0), st.floats(1e-4, 50)), min_size=3, max_size=3),
+    mode=st.sampled_from(["minmax", "quantile", "meanstd"]),
+)
+@settings(max_examples=50, deadline=None)
+def test_affine_round_trip_property(lo, span, mode):
+    lo, span = np.array(lo, np.float32), np.array(span, np.float32)
+    hi = lo + span
+    per = {"min": lo, "max": hi, "mean": (lo + hi) / 2, "std": span / 4, "q01": lo, "q99": hi}
+    stats = NormalizationStats({"k": per})
+    x = np.linspace(lo, hi, 7).astype(np.float32)
+    y = stats.normalize("k", x, mode=mode)
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(stats.unnormalize("k", y, mode=mode), x, rtol=1e-5, atol=1e-5)
+    if mode != "meanstd":
+        assert np.all(np.abs(y) <= 1 + 1e-3)  # also for narrow ranges far from zero

@@ -126,3 +126,12 @@ def test_missing_weights_say_how_to_supply_them(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
     with pytest.raises(VLMConfigError, match="huggingface-cli download"):
         QwenVLLocalClient.from_pretrained(tmp_path)
+
+
+def test_sampling_and_argument_validation(client):
+    msgs = [Message.user("hi")]
+    assert isinstance(client.chat(msgs, max_tokens=3, temperature=0.8), str)
+    with pytest.raises(ValueError, match="max_tokens"):
+        client.chat(msgs, max_tokens=0)
+    with pytest.raises(ValueError, match="temperature"):
+        client.chat(msgs, temperature=5.0)

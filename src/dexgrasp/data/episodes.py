@@ -358,6 +358,16 @@ class EpisodeStore:
         return fn(raw)
 
     def _read(self, name: str, arr: Any, start: int, stop: int) -> np.ndarray:
+        try:
+            return self._read_raw(name, arr, start, stop)
+        except Exception as err:  # a corrupt or truncated chunk file
+            where = f"episode {self.episode_of(start)}, " if start < self.num_frames else ""
+            raise StoreError(
+                f"{self.path}: {where}{name} frames [{start}, {stop}) are unreadable "
+                f"({type(err).__name__}: {err})"
+            ) from err
+
+    def _read_raw(self, name: str, arr: Any, start: int, stop: int) -> np.ndarray:
         direct = self._direct.get(name)
         if direct is not None and stop - start <= DIRECT_MAX_FRAMES:
             return direct.read_range(start, stop)

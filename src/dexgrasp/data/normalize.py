@@ -9,8 +9,8 @@ Per key, over all frames (axis 0), each statistic has the per-frame shape (e.g. 
     "meanstd"   (x - mean) / std
 
 Dimensions with a (near) zero range or std are passed through centred, never divided by 0.
-Every mode is an affine map ``y = x * scale + offset`` (`affine`), which is what the torch
-wrappers in the controller use.
+Every mode is an affine map, ``y = (x - center) * scale`` (`center_scale`) or equivalently
+``y = x * scale + offset`` (`affine`), which is what torch wrappers need.
 
 Fit from the command line::
 
@@ -93,21 +93,24 @@ class NormalizationStats:
     # ---------------------------------------------------------------- apply
     def affine(self, key: str, mode: str = "minmax") -> tuple[np.ndarray, np.ndarray]:
         """(scale, offset), float32 of the per-frame shape, with ``y = x * scale + offset``."""
+        center, scale = self.center_scale(key, mode)
+        return scale.astype(np.float32), (-center * scale).astype(np.float32)
+
+    def center_scale(self, key: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """float64 (center, scale), each of the per-frame shape, with
+        ``y = (x - center) * scale``: the numerically stable form of `affine` (prefer it in
+        float32 when a range is narrow relative to its magnitude)."""
         s = self._get(key)
         if mode in ("minmax", "quantile"):
             lo, hi = (s["min"], s["max"]) if mode == "minmax" else (s["q01"], s["q99"])
             lo, hi = lo.astype(np.float64), hi.astype(np.float64)
             span = hi - lo
-            flat = span < EPS
-            scale = np.where(flat, 1.0, 2.0 / np.where(flat, 1.0, span))
-            offset = np.where(flat, -(lo + hi) / 2.0, -1.0 - lo * scale)
-        elif mode == "meanstd":
+            flat = span < EPS  # constant dimension: centre it, do not scale
+            return (lo + hi) / 2.0, np.where(flat, 1.0, 2.0 / np.where(flat, 1.0, span))
+        if mode == "meanstd":
             std = s["std"].astype(np.float64)
-            scale = 1.0 / np.where(std < EPS, 1.0, std)
-            offset = -s["mean"].astype(np.float64) * scale
-        else:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        return scale.astype(np.float32), offset.astype(np.float32)
+            return s["mean"].astype(np.float64), 1.0 / np.where(std < EPS, 1.0, std)
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
     def _check_x(self, key: str, x: np.ndarray) -> None:
         shape = self.shape(key)
@@ -122,16 +125,16 @@ class NormalizationStats:
         """Normalise ``x`` (..., *shape) of ``key``; ``clip`` limits the result to [-1, 1]."""
         x = np.asarray(x, dtype=np.float32)
         self._check_x(key, x)
-        scale, offset = self.affine(key, mode)
-        y = x * scale + offset
+        center, scale = self.center_scale(key, mode)
+        y = ((x - center) * scale).astype(np.float32)
         return np.clip(y, -1.0, 1.0) if clip else y
 
     def unnormalize(self, key: str, y: np.ndarray, mode: str = "minmax") -> np.ndarray:
         """Inverse of `normalize` (without clipping): (..., *shape) float32."""
         y = np.asarray(y, dtype=np.float32)
         self._check_x(key, y)
-        scale, offset = self.affine(key, mode)
-        return (y - offset) / scale
+        center, scale = self.center_scale(key, mode)
+        return (y / scale + center).astype(np.float32)
 
     # ---------------------------------------------------------------- fit
     @classmethod

@@ -29,7 +29,7 @@ FINGER_RGBA = {
 
 def render_grasp(obj, grasp: np.ndarray | None, contacts: dict[str, np.ndarray] | None = None,
                  width: int = 640, height: int = 480, azimuth: float = 135.0,
-                 elevation: float = -25.0, sphere_radius: float = 0.004,
+                 elevation: float = -25.0, sphere_radius: float = 0.006,
                  views: int = 1, lookat: np.ndarray | None = None,
                  distance: float | None = None) -> np.ndarray:  # fmt: skip
     """Image(s) of ``obj`` (a ``GraspObject``) with the hand at ``grasp`` (28,) and contacts.

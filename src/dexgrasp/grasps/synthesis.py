@@ -1,12 +1,14 @@
 """Grasp synthesis without downloads: taxonomy pre-shapes, part-targeted palm poses, closing
 fingers in MuJoCo until contact, validation with the simulated success test.
 
-Per attempt: pick a grasp type and a functional part; pick a surface point of the part and
-face the palm against its normal (fingers across the part's long axis for wraps); back off
-until the open pre-shape is collision-free; ramp the finger targets from the open to the
-closed pre-shape while the object is pinned (fingers stop at contact); require thumb
-opposition; then run :meth:`HandObjectSim.test_grasp` on the grasp rounded to float32 (exactly
-what is stored) and keep it only if it passes.
+Per attempt: pick a grasp type and a functional part (or, 60% of the time once the object
+has a success, a small slide/roll around an earlier success); pick a surface point of the part
+and face the palm against its normal (fingers across the part's long axis for wraps); back off
+until the open pre-shape is collision-free; close the fingers kinematically from the open to
+the closed pre-shape, each link stopping at its first contact with the object (MuJoCo
+collision detection); require thumb opposition and contact normals that do not all point one
+way; then run :meth:`HandObjectSim.test_grasp` on the grasp rounded to float32 (exactly what
+is stored) and keep it only if it passes.
 
 >>> from dexgrasp.grasps.objects import make_object
 >>> grasps = synthesize_object(make_object("mug", 0), n_grasps=4, seed=0)
@@ -230,9 +232,7 @@ def _upstream_columns(sim: HandObjectSim) -> dict[int, np.ndarray]:
     A frozen J1 also freezes its tendon-coupled J0.
     """
     m = sim.model
-    col_of_jnt = {int(m.jnt_qposadr[j]): i for i, j in enumerate(range(m.njnt))}
     qadr_to_col = {int(a): c for c, a in enumerate(sim.hand_qadr)}
-    del col_of_jnt
     out = {}
     for b in sim.link_of_body:
         cols, x = [], b

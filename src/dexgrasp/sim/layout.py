@@ -22,8 +22,10 @@ ROBOT_BASE_POS = (0.0, 0.0, TABLE_TOP_Z)
 # Drop zone for the scripted place motion: beside the table, robot's right.
 PLACE_POS = (0.35, -0.75, TABLE_TOP_Z + 0.25)
 
-# Head camera: behind/above the robot base, looking at the workspace centre.
-HEAD_CAMERA_POS = (-0.25, 0.0, TABLE_TOP_Z + 0.75)
+# Head camera: behind/above the robot base and 0.30 m to its left, looking at the workspace
+# centre. Straight behind the base (y = 0) the arm's elbow at the home pose hides the table;
+# from the left the arm enters the image from the side, as in the paper's head images.
+HEAD_CAMERA_POS = (-0.25, 0.30, TABLE_TOP_Z + 0.80)
 HEAD_CAMERA_LOOKAT = (0.58, 0.0, TABLE_TOP_Z)
 HEAD_CAMERA_FOVY_DEG = 58.0  # vertical field of view, close to a RealSense D435 colour camera
 

@@ -28,12 +28,8 @@ BACKGROUNDS = (
 )
 LIGHTINGS = ("white", "disco", "lamp", "dark")
 
-# Default head-camera position. layout.HEAD_CAMERA_POS (-0.25, 0, 1.50) sits right behind
-# the elbow of robot.HOME_QPOS (the arm covers ~half the image and no target is visible),
-# so the camera is moved 0.30 m to the robot's left and 5 cm up: the arm then enters the
-# image from the side, as the right arm does in the paper's head-camera images. Proposed
-# to the lead as the new layout value (docs/sim.md, "Known issues").
-HEAD_CAMERA_POS = (layout.HEAD_CAMERA_POS[0], 0.30, layout.TABLE_TOP_Z + 0.80)
+# Default head-camera position: see layout.HEAD_CAMERA_POS.
+HEAD_CAMERA_POS = layout.HEAD_CAMERA_POS
 
 TABLE_GEOM = "table_top"
 TABLE_THICKNESS = 0.04

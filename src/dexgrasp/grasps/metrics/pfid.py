@@ -51,7 +51,8 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray, eps: float = 1e-6
         covmean = linalg.sqrtm((cov_a + off) @ (cov_b + off))
     covmean = np.real(covmean)
     diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean))
+    fd = float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean))
+    return max(fd, 0.0)  # round-off can dip just below 0 for identical sets
 
 
 def grasp_cloud(object_points: np.ndarray, hand_points: np.ndarray) -> np.ndarray:
