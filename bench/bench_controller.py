@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--configs", default="small,paper")
+    p.add_argument("--configs", default="small,paper", help="chunk-latency configs ('' skips)")
+    p.add_argument("--skip-train", action="store_true", help="skip the training throughput")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--paper-repeats", type=int, default=1, help="repeats for the paper config")
     p.add_argument("--train-batch", type=int, default=8)
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(res, indent=2) + "\n")
 
     res["chunk_latency"] = []
-    for name in args.configs.split(","):
+    for name in filter(None, args.configs.split(",")):
         reps = args.paper_repeats if name == "paper" else args.repeats
         r = chunk_latency(name, args.device, args.dtype, reps)
         res["chunk_latency"].append(r)
@@ -202,36 +203,42 @@ def main(argv: list[str] | None = None) -> int:
               f"uncached {r['head_uncached_s']:.3f}s  (x{r['head_speedup_from_cache']:.2f})  "
               f"chunk {r['chunk_cached_s']:.3f}s vs {r['chunk_uncached_s']:.3f}s", flush=True)  # fmt: skip
         write()
-    # Training throughput: the feature cache matters for frozen encoders (DINOv2-S/14, 224 px).
-    frozen = ControllerConfig.preset("small", head_encoder={"kind": "dinov2", "pretrained": "facebook/dinov2-small",
-                                                            "feature_dim": 384, "patch_size": 14},
-                                     wrist_encoder={"kind": "dinov2", "pretrained": "facebook/dinov2-small",
-                                                    "feature_dim": 384, "patch_size": 14})  # fmt: skip
-    tr = {"batch": args.train_batch, "device": args.device}
-    tr["dinov2s_frozen_images_samples_per_s"] = train_throughput(
-        frozen, args.device, args.train_batch, args.train_steps, False
-    )
-    tr["dinov2s_frozen_feature_cache_samples_per_s"] = train_throughput(
-        frozen, args.device, args.train_batch, args.train_steps, True
-    )
-    tr["feature_cache_speedup"] = (
-        tr["dinov2s_frozen_feature_cache_samples_per_s"] / tr["dinov2s_frozen_images_samples_per_s"]
-    )
-    tr["small_conv_samples_per_s"] = train_throughput(
-        ControllerConfig.preset("small"), args.device, args.train_batch, args.train_steps, False
-    )
-    if "paper" in args.configs and args.device.startswith("cuda"):
-        sps = train_throughput(
-            ControllerConfig.preset("paper"), args.device, args.train_batch, args.train_steps, True
+    if not args.skip_train:
+        # Training throughput: the feature cache matters for frozen encoders (DINOv2-S/14, 224 px).
+        frozen = ControllerConfig.preset("small", head_encoder={"kind": "dinov2", "pretrained": "facebook/dinov2-small",
+                                                                "feature_dim": 384, "patch_size": 14},
+                                         wrist_encoder={"kind": "dinov2", "pretrained": "facebook/dinov2-small",
+                                                        "feature_dim": 384, "patch_size": 14})  # fmt: skip
+        tr = {"batch": args.train_batch, "device": args.device}
+        tr["dinov2s_frozen_images_samples_per_s"] = train_throughput(
+            frozen, args.device, args.train_batch, args.train_steps, False
         )
-        tr["paper_feature_cache_step_s"] = args.train_batch / sps
-    res["training"] = tr
-    write()
-    print(
-        "training samples/s:",
-        {k: round(v, 2) if isinstance(v, float) else v for k, v in tr.items()},
-        flush=True,
-    )
+        tr["dinov2s_frozen_feature_cache_samples_per_s"] = train_throughput(
+            frozen, args.device, args.train_batch, args.train_steps, True
+        )
+        tr["feature_cache_speedup"] = (
+            tr["dinov2s_frozen_feature_cache_samples_per_s"]
+            / tr["dinov2s_frozen_images_samples_per_s"]
+        )
+        tr["small_conv_samples_per_s"] = train_throughput(
+            ControllerConfig.preset("small"), args.device, args.train_batch, args.train_steps, False
+        )
+        if "paper" in args.configs and args.device.startswith("cuda"):
+            sps = train_throughput(
+                ControllerConfig.preset("paper"),
+                args.device,
+                args.train_batch,
+                args.train_steps,
+                True,
+            )
+            tr["paper_feature_cache_step_s"] = args.train_batch / sps
+        res["training"] = tr
+        write()
+        print(
+            "training samples/s:",
+            {k: round(v, 2) if isinstance(v, float) else v for k, v in tr.items()},
+            flush=True,
+        )
     if args.episodes > 0:
         res["closed_loop"] = closed_loop(args.episodes, 60)
         print("closed loop:", res["closed_loop"], flush=True)

@@ -66,11 +66,11 @@ def env_step_speed(env, steps: int = 30) -> float:
     return steps / (time.perf_counter() - t)
 
 
-def success_rate(split: str, scenes: int, seed: int = 1000) -> dict:
-    """Expert success over ``scenes`` cluttered scenes of ``split`` (physics only)."""
+def _success_chunk(args: tuple) -> dict:
+    split, ks, seed, show = args
     env = _make_env(split, 32)  # images are not used here; keep them tiny
     outcomes, kinds, reasons, plan_s = [], Counter(), Counter(), []
-    for k in tqdm(range(scenes), desc=f"expert {split}", unit="scene"):
+    for k in tqdm(ks, desc=f"expert {split}", unit="scene", disable=not show):
         scene_seed = scene_seed_for(seed, split, k)
         env.reset(seed=scene_seed, options={"scene_seed": scene_seed})
         u = env.unwrapped
@@ -95,15 +95,36 @@ def success_rate(split: str, scenes: int, seed: int = 1000) -> dict:
         if not ok:
             reasons["not lifted"] += 1
     env.close()
-    return {
-        "split": split,
-        "scenes": scenes,
-        "success_rate": float(np.mean(outcomes)),
-        "successes": int(np.sum(outcomes)),
-        "failures": dict(reasons),
-        "grasp_kinds": dict(kinds),
-        "plan_seconds_mean": float(np.mean(plan_s)) if plan_s else None,
-    }
+    return {"outcomes": outcomes, "kinds": kinds, "reasons": reasons, "plan_s": plan_s}
+
+
+def success_rates(splits: tuple[str, ...], scenes: int, workers: int, seed: int = 1000) -> dict:
+    """Expert success over ``scenes`` cluttered scenes per split (physics only), the scenes
+    spread over ``workers`` processes."""
+    import multiprocessing as mp
+
+    jobs = [
+        (split, list(range(w, scenes, workers)), seed, w == 0)
+        for split in splits
+        for w in range(workers)
+    ]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        parts = pool.map(_success_chunk, jobs, chunksize=1)
+    out = {}
+    for split in splits:
+        mine = [p for j, p in zip(jobs, parts) if j[0] == split]
+        outcomes = [o for p in mine for o in p["outcomes"]]
+        plan_s = [t for p in mine for t in p["plan_s"]]
+        out[split] = {
+            "split": split,
+            "scenes": len(outcomes),
+            "success_rate": float(np.mean(outcomes)),
+            "successes": int(np.sum(outcomes)),
+            "failures": dict(sum((p["reasons"] for p in mine), Counter())),
+            "grasp_kinds": dict(sum((p["kinds"] for p in mine), Counter())),
+            "plan_seconds_mean": float(np.mean(plan_s)) if plan_s else None,
+        }
+    return out
 
 
 def throughput(episodes: int, workers: int, image_size: int) -> dict:
@@ -136,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     res["render_fps_640x480"] = render_speed(env, 480, 640)
     res["env_steps_per_s_224"] = env_step_speed(env)
     env.close()
-    tp = throughput(args.collect, args.workers, args.image_size)
+    tp = throughput(args.collect, args.workers, args.image_size) if args.collect else {}
     res["collect"] = {**tp, "workers": args.workers, "image_size": args.image_size}
-    for split in ("train", "unseen"):
-        res[f"expert_{split}"] = success_rate(split, args.scenes)
+    for split, r in success_rates(("train", "unseen"), args.scenes, args.workers).items():
+        res[f"expert_{split}"] = r
     res["load_average_end"] = list(os.getloadavg())
 
     rows = [

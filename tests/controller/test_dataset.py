@@ -96,3 +96,26 @@ def policy_store_frame(path, key, t):
     from dexgrasp.data.episodes import EpisodeStore
 
     return EpisodeStore(path).frame(key, t)
+
+
+def test_training_with_the_feature_cache(tmp_path, tiny_dinov2_dir):  # noqa: F811
+    from dexgrasp.data.episodes import EpisodeWriter
+    from dexgrasp.vla.controller.configuration import TrainConfig
+    from dexgrasp.vla.controller.train import train_controller
+
+    rng = np.random.default_rng(1)
+    store_path = tmp_path / "s.zarr"
+    with EpisodeWriter(store_path) as w:
+        frames = {
+            OBS_HEAD: rng.integers(0, 255, (12, 28, 28, 3), dtype=np.uint8),
+            OBS_WRIST: rng.integers(0, 255, (12, 28, 28, 3), dtype=np.uint8),
+            OBS_MASK: np.ones((12, 28, 28), np.uint8),
+            OBS_STATE: rng.normal(size=(12, 13)).astype(np.float32),
+            ACTION: rng.normal(size=(12, 13)).astype(np.float32),
+        }
+        w.add_episode(frames, {})
+    tc = TrainConfig(batch_size=4, max_steps=2, warmup_steps=1, log_every=1, feature_cache_views=2)
+    out = train_controller(store_path, tmp_path / "run", _dino_config(tiny_dinov2_dir), tc, progress=False)
+    assert FeatureCache.open(out / "feature_cache", _dino_config(tiny_dinov2_dir), store_path).n_views == 2
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 2
+    DexGraspVLAController.from_pretrained(out)

@@ -124,3 +124,41 @@ def test_import_dexgys_and_dexonomy(tmp_path, capsys):
     assert main(["grasps", "import", "--format", "dexonomy", "--src", str(tmp_path / "dex"),
                  "--out", str(out2)]) == 2  # fmt: skip
     assert "already holds a dataset" in capsys.readouterr().err
+
+
+def test_eval_pfid_needs_weights_and_drops_ref_metrics(ball_dataset, tmp_path, capsys):
+    pfile = tmp_path / "p.json"
+    pfile.write_text(json.dumps([{"object_id": "ball", "grasp": GOOD.tolist()}]))
+    args = [
+        "grasps",
+        "eval",
+        "--data",
+        str(ball_dataset),
+        "--pred",
+        str(pfile),
+        "--metrics",
+        "pfid",
+    ]
+    assert main(args) == 2
+    assert "--pfid-weights" in capsys.readouterr().err
+    assert main(args + ["--pfid-weights", str(tmp_path / "missing.pt")]) == 2
+    assert "no P-FID feature network" in capsys.readouterr().err
+    # Without --pred, metrics that need predictions are dropped with a note.
+    out = tmp_path / "o.json"
+    assert (
+        main(
+            [
+                "grasps",
+                "eval",
+                "--data",
+                str(ball_dataset),
+                "--metrics",
+                "cd,div",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "give --pred" in capsys.readouterr().err
+    assert "cd_cm" not in json.loads(out.read_text())["summary"]

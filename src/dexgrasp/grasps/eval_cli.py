@@ -175,7 +175,7 @@ def _pfid_net(args, objects, points, progress: bool):
     if args.pfid_weights:
         return load_feature_net(args.pfid_weights, width_mult=args.pfid_width), True
     if not args.train_pfid:
-        raise SystemExit("metric pfid needs --pfid-weights PATH or --train-pfid DIR")
+        raise ValueError("metric pfid needs --pfid-weights PATH or --train-pfid DIR")
     out = Path(args.train_pfid)
     if (out / "model.safetensors").is_file():
         return load_feature_net(out), False
@@ -203,12 +203,22 @@ def run_eval(args) -> int:
         return 2
     if args.pred is None:
         ref_index = np.arange(len(ref.grasps))
-        metrics = [m for m in metrics if m not in ("cd", "con", "contact", "pfid")] or metrics
+        dropped = [m for m in metrics if m in ("cd", "con", "contact", "pfid")]
+        if dropped:
+            print(f"note: {','.join(dropped)} compare predictions with the dataset; give --pred",
+                  file=sys.stderr)  # fmt: skip
+            metrics = [m for m in metrics if m not in dropped]
+        if not metrics:
+            return 2
     net, comparable = None, True
-    if "pfid" in metrics:
-        net, comparable = _pfid_net(args, objects, points, args.progress)
-    res = evaluate(pred, objects, metrics, ref=ref, ref_index=ref_index, object_points=points,
-                   pfid_net=net, progress=args.progress)  # fmt: skip
+    try:
+        if "pfid" in metrics:
+            net, comparable = _pfid_net(args, objects, points, args.progress)
+        res = evaluate(pred, objects, metrics, ref=ref, ref_index=ref_index, object_points=points,
+                       pfid_net=net, progress=args.progress)  # fmt: skip
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     _print_table(res.summary, res.seconds, len(pred.grasps))
     if "pfid" in metrics and not comparable:
         print("\nnote: " + NOT_COMPARABLE)

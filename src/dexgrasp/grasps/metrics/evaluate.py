@@ -56,15 +56,33 @@ class EvalResult:
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per metric
 
 
+def near_box(points: np.ndarray, bounds: np.ndarray | None, margin: float) -> np.ndarray:
+    """(N,) bool: points within ``margin`` of the (2, 3) bounding box (all True without one)."""
+    if bounds is None:
+        return np.ones(len(points), dtype=bool)
+    lo, hi = np.asarray(bounds)[0] - margin, np.asarray(bounds)[1] + margin
+    return np.all((points >= lo) & (points <= hi), axis=1)
+
+
+def masked_sdf(sdf, points: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """SDF at the masked points, +inf elsewhere (points known to be far outside)."""
+    d = np.full(len(points), np.inf)
+    if mask.any():
+        d[mask] = sdf(points[mask])
+    return d
+
+
 def sdf_contacts(points: np.ndarray, link_ids: np.ndarray, sdf, threshold: float = CONTACT_THRESHOLD,
-                 eps: float = 1e-4) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+                 eps: float = 1e-4, bounds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
     """One contact per hand link from surface points and an object SDF (negative inside).
 
     For each link, its point nearest to (or deepest inside) the surface counts when its
     distance is below ``threshold``; it is projected onto the surface and given the inward
-    normal (-grad sdf). Returns positions (K, 3), inward normals (K, 3), link names (K,).
+    normal (-grad sdf). ``bounds`` (2, 3), when given, skips points farther than
+    ``threshold`` from the object's box. Returns positions (K, 3), inward normals (K, 3),
+    link names (K,).
     """
-    d = sdf(points)
+    d = masked_sdf(sdf, points, near_box(points, bounds, threshold))
     pos, nrm, names = [], [], []
     for li in np.unique(link_ids):
         idx = np.flatnonzero(link_ids == li)
@@ -141,18 +159,20 @@ def evaluate(pred: GraspSet, objects: Mapping[str, object], metrics: Sequence[st
 
         t0 = time.perf_counter()
         q1s, pens = np.zeros(n), np.zeros(n)
-        scales: dict[str, float] = {}  # 1 / half the object's bounding-box diagonal (torque units)
+        boxes: dict[str, np.ndarray] = {}  # object bounds: far points skip the SDF
         for i in range(n):
-            obj = objects[pred.object_ids[i]]
-            sdf = obj.sdf
-            pens[i] = max(float(-sdf(pts_pred[i]).min()), 0.0)
+            oid = pred.object_ids[i]
+            obj = objects[oid]
+            if oid not in boxes:
+                boxes[oid] = np.asarray(obj.bounds(), dtype=np.float64)
+            lo, hi = boxes[oid]
+            inside_box = near_box(pts_pred[i], boxes[oid], 0.002)  # 2 mm: tessellated bounds
+            pens[i] = max(float(-masked_sdf(obj.sdf, pts_pred[i], inside_box).min()), 0.0)
             if "q1" in metrics:
-                p, nn, _ = sdf_contacts(pts_pred[i], link_ids, sdf)
-                oid = pred.object_ids[i]
-                if oid not in scales:
-                    lo, hi = obj.bounds()
-                    scales[oid] = 1.0 / max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
-                q1s[i] = q1_metric(p, nn, torque_scale=scales[oid])
+                p, nn, _ = sdf_contacts(pts_pred[i], link_ids, obj.sdf, bounds=boxes[oid])
+                # torques in units of half the bounding-box diagonal
+                scale = 1.0 / max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
+                q1s[i] = q1_metric(p, nn, torque_scale=scale)
         if "q1" in metrics:
             res.summary["q1"] = float(q1s.mean()) if n else 0.0
             res.per_grasp["q1"] = q1s

@@ -33,11 +33,17 @@ def max_penetration(hand_points: np.ndarray, sdf: SDF) -> float:
     return float(max(depth.max(), 0.0))
 
 
-def mesh_sdf(mesh, chunk: int = 256) -> SDF:
+def _chunk(n_faces: int, chunk: int | None) -> int:
+    """Points per block so that a block's (points x faces) temporaries stay ~ tens of MB."""
+    return chunk if chunk is not None else max(1, min(256, 200_000 // max(n_faces, 1)))
+
+
+def mesh_sdf(mesh, chunk: int | None = None) -> SDF:
     """SDF of a watertight triangle mesh (positive inside), exact and pure numpy.
 
     Distance: closest point on every triangle; sign: generalised winding number (> 0.5
-    inside). Cost O(points x faces), computed in chunks of ``chunk`` points.
+    inside). Cost O(points x faces), computed in blocks of ``chunk`` points (default: sized
+    to the face count).
 
     Args:
         mesh: a ``trimesh.Trimesh`` or a ``(vertices (V, 3), faces (F, 3))`` pair.
@@ -51,6 +57,7 @@ def mesh_sdf(mesh, chunk: int = 256) -> SDF:
     tri = np.asarray(verts, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]  # (F, 3, 3)
     if tri.ndim != 3 or tri.shape[1:] != (3, 3) or len(tri) == 0:
         raise ValueError(f"mesh faces must index (F, 3) triangles, got {tri.shape}")
+    chunk = _chunk(len(tri), chunk)
 
     def sdf(points: np.ndarray) -> np.ndarray:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
@@ -65,7 +72,7 @@ def mesh_sdf(mesh, chunk: int = 256) -> SDF:
     return sdf
 
 
-def mesh_penetration(hand_points: np.ndarray, mesh, chunk: int = 256) -> float:
+def mesh_penetration(hand_points: np.ndarray, mesh, chunk: int | None = None) -> float:
     """Max depth of (N, 3) hand points inside a watertight mesh, metres (>= 0).
 
     Same answer as ``max_penetration(points, mesh_sdf(mesh))`` but only points inside the
@@ -79,6 +86,7 @@ def mesh_penetration(hand_points: np.ndarray, mesh, chunk: int = 256) -> float:
     if len(pts) == 0:
         return 0.0
     tri = verts[np.asarray(faces, dtype=np.int64)]
+    chunk = _chunk(len(tri), chunk)
     inside = np.concatenate(
         [_winding_number(pts[i : i + chunk], tri) > 0.5 for i in range(0, len(pts), chunk)]
     )
