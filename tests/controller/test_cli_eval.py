@@ -22,6 +22,12 @@ def test_cli_train_then_eval(tmp_path, tiny_store, capsys):
     assert rc == 0
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 0  # log_every=10 > 3 steps
     DexGraspVLAController.from_pretrained(out)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert (
+        prov["episodes"] == 2
+        and prov["scene_seeds"] == [0, 1]
+        and "--max-steps 3" in prov["command"]
+    )
     rc = main(["eval", "controller", "--ckpt", str(out), "--episodes", "1", "--max-steps", "8",
                "--out", str(tmp_path / "eval.json"), "--quiet"])  # fmt: skip
     assert rc == 0

@@ -115,7 +115,12 @@ def test_training_with_the_feature_cache(tmp_path, tiny_dinov2_dir):  # noqa: F8
         }
         w.add_episode(frames, {})
     tc = TrainConfig(batch_size=4, max_steps=2, warmup_steps=1, log_every=1, feature_cache_views=2)
-    out = train_controller(store_path, tmp_path / "run", _dino_config(tiny_dinov2_dir), tc, progress=False)
-    assert FeatureCache.open(out / "feature_cache", _dino_config(tiny_dinov2_dir), store_path).n_views == 2
+    out = train_controller(
+        store_path, tmp_path / "run", _dino_config(tiny_dinov2_dir), tc, progress=False
+    )
+    assert (
+        FeatureCache.open(out / "feature_cache", _dino_config(tiny_dinov2_dir), store_path).n_views
+        == 2
+    )
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2
     DexGraspVLAController.from_pretrained(out)

@@ -102,6 +102,24 @@ def test_external_encoder_adapter(model):
     assert m.encode_points(torch.rand(1, 10, 3)).shape == (1, 4, model.llm.config.hidden_size)
 
 
+def test_external_encoder_checkpoint(model, tmp_path):
+    class Lin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(3, 6)
+
+        def forward(self, p):
+            return self.proj(p[:, :4])
+
+    m = DexterModel(model.config, model.tokenizer, model.llm, ExternalPointEncoder(Lin(), 6, 4))
+    m.save_pretrained(tmp_path)
+    back = DexterModel.from_pretrained(tmp_path, point_encoder=ExternalPointEncoder(Lin(), 6, 4))
+    pts = torch.rand(1, 10, 3)
+    assert torch.allclose(back.encode_points(pts), m.encode_points(pts), atol=1e-6)
+    with pytest.raises(ValueError, match="does not match"):
+        DexterModel.from_pretrained(tmp_path)  # saved with an external encoder
+
+
 def test_save_load_round_trip(model, data, tmp_path):
     model.eval()
     b = _batch(model, data)

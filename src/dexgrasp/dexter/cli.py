@@ -83,6 +83,8 @@ def register(top, groups) -> None:
     p.add_argument("--max-records", type=int, default=None)
     p.add_argument("--steer-links", type=int, default=0, help="give the first K true contacts")
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma list")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -229,6 +231,8 @@ def _eval(args: argparse.Namespace) -> int:
         max_records=args.max_records,
         steer_links=args.steer_links,
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()),
+        temperature=args.temperature,
+        top_p=args.top_p,
         seed=args.seed,
     )
     specs = args.model or ["runs/dexter"]

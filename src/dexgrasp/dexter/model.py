@@ -232,9 +232,16 @@ class DexterModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, directory: str | Path, device: str | torch.device = "cpu"
+        cls,
+        directory: str | Path,
+        device: str | torch.device = "cpu",
+        point_encoder: nn.Module | None = None,
     ) -> DexterModel:
-        """Load a directory written by :meth:`save_pretrained`; fails loudly on missing pieces."""
+        """Load a directory written by :meth:`save_pretrained`; fails loudly on missing pieces.
+
+        Pass ``point_encoder`` (e.g. an :class:`ExternalPointEncoder`) when the model was saved
+        with one; its weights are restored from the checkpoint too.
+        """
         from safetensors.torch import load_model
 
         transformers = _require_transformers()
@@ -256,7 +263,7 @@ class DexterModel(nn.Module):
                 f"{directory}/{LLM_CONFIG_FILE} is not a valid Qwen2 config: {err}"
             ) from err
         llm_config._attn_implementation = config.attn_implementation
-        model = cls(config, tokenizer, transformers.Qwen2ForCausalLM(llm_config))
+        model = cls(config, tokenizer, transformers.Qwen2ForCausalLM(llm_config), point_encoder)
         try:
             missing, unexpected = load_model(model, str(directory / WEIGHTS_FILE), strict=False)
         except RuntimeError as err:  # shape mismatches

@@ -6,10 +6,12 @@ Given the model, the current state and the target object's body, the expert
 2. proposes grasps: from the top (palm down, fingers across the object's narrow side) and
    from the side (palm facing the object, fingers horizontal, thumb up), each with both
    finger directions,
-3. solves IK for each grasp and its pre-grasp, rejects those the arm cannot reach or whose
-   hand would touch the table or another object (checked kinematically along the
-   approach), and keeps the best one,
-4. writes the whole motion as 13-D absolute joint targets at 20 Hz: reach the pre-grasp
+3. solves IK for each grasp and its pre-grasp, rejects those the arm cannot reach or that
+   would push into the table or other objects (checked kinematically along the reach and
+   the approach), and ranks the rest by a cost,
+4. tries the best few in a physics-only lookahead from the current state (deterministic, so
+   it predicts the real outcome) and keeps the first that lifts the object,
+5. writes the whole motion as 13-D absolute joint targets at 20 Hz: reach the pre-grasp
    while pre-shaping the hand, approach on a straight line, close, lift.
 
 The plan is open-loop: ``plan`` returns ``(T, 13)`` targets (T = ``EPISODE_STEPS``) that the

@@ -111,7 +111,7 @@ class ArmIK:
         limits = robot.joint_limits()[:ARM_DIM]
         m = self.config.limit_margin
         self.lo, self.hi = limits[:, 0] + m, limits[:, 1] - m
-        self.rest = np.asarray(robot.HOME_QPOS[:ARM_DIM] if rest is None else rest, dtype=float)
+        self.rest = np.asarray(robot.IK_REST_ARM if rest is None else rest, dtype=float)
         self._jacp = np.zeros((3, model.nv))
         self._jacr = np.zeros((3, model.nv))
 

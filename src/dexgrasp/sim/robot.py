@@ -202,7 +202,9 @@ def _add_thumb(hand: mujoco.MjsBody) -> None:
     """
     rot_lo, rot_hi = _LIMITS[JOINT_NAMES.index("thumb_rotation")]
     flex_lo, flex_hi = _LIMITS[JOINT_NAMES.index("thumb_flexion")]
-    base = hand.add_body(name="thumb_base", pos=[PALM_HALF[0] * 0.5, -0.026, PALM_BASE_Z + THUMB_BASE_Z])
+    base = hand.add_body(
+        name="thumb_base", pos=[PALM_HALF[0] * 0.5, -0.026, PALM_BASE_Z + THUMB_BASE_Z]
+    )
     _hinge(base, "thumb_rotation", (0, 0, 1), rot_lo, rot_hi, damping=0.02, armature=0.001)
     _capsule(base, (0, 0, 0), (0, -0.02, 0.0), 0.012, HAND_COLOR)
     tilt = 0.15  # thumb rises towards the fingers by this angle at zero flexion, radians
@@ -352,9 +354,13 @@ def add_robot(spec: mujoco.MjSpec, *, pedestal: bool = True) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Named poses. Arm joints are solved once by IK (see dexgrasp.sim.ik) and stored here.
+# Home: arm folded, hand open and raised above the near edge of the table.
 _HOME_ARM = np.array([0.0, -0.35, 0.0, 2.10, 0.0, 0.95, 0.0])
 HOME_QPOS: np.ndarray = np.concatenate([_HOME_ARM, HAND_OPEN])
 HOME_QPOS.setflags(write=False)
+# Comfortable mid-range posture that the IK's nullspace is pulled towards.
+IK_REST_ARM: np.ndarray = np.array([0.0, -0.35, 0.0, 2.10, 0.0, 0.95, 0.0])
+IK_REST_ARM.setflags(write=False)
 
 
 @functools.cache

@@ -129,8 +129,43 @@ def _train(args: argparse.Namespace) -> int:
         resume=not args.no_resume, progress=not args.quiet,
     )  # fmt: skip
     if int(os.environ.get("RANK", "0")) == 0:
+        _write_provenance(out, store, episodes, args)
+    if int(os.environ.get("RANK", "0")) == 0:
         print(f"controller written to {out} ({len(episodes)} episodes of {args.data})")
     return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The ``dexgrasp train controller`` command that reproduces ``args``."""
+    parts = ["dexgrasp", "train", "controller"]
+    for key, value in vars(args).items():
+        if key in ("func", "command", "what") or value in (None, False, []):
+            continue
+        flag = "--" + key.replace("_", "-")
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            parts += [flag] if v is True else [flag, str(v)]
+    return " ".join(parts)
+
+
+def _write_provenance(out: Path, store, episodes: list[int], args: argparse.Namespace) -> None:
+    """What produced this checkpoint: command, data, episodes and their scene seeds."""
+    import platform
+    import time
+
+    seeds = [store.meta(i).get("scene_seed") for i in episodes]
+    doc = {
+        "command": _command_line(args),
+        "data": str(Path(args.data).resolve()),
+        "store_layout": store.layout,
+        "episodes": len(episodes),
+        "frames": int(sum(store.episode_lengths[i] for i in episodes)),
+        "splits": sorted({str(store.meta(i).get("split")) for i in episodes}),
+        "scene_seeds": seeds,
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+    }
+    (Path(out) / "provenance.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def shipped_checkpoint() -> Path:

@@ -5,7 +5,7 @@ It drives ``dexgrasp/TabletopGrasp-v0`` at the level of its MuJoCo model: one co
 period per ``send_action`` (the env's substeps, joint targets clipped to the limits) and
 camera renders only when asked for, so scripted controllers run fast. Objects that end up
 off the table are parked out of view with the env's ``remove_object`` and remembered as
-"placed" (released by the hand above the drop zone, or lying near it) or "fell".
+"placed" (let go of by the hand clear of the table, or lying in the drop zone) or "fell".
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class SimRobot:
     during scripted motions, so a recorder can grab video frames.
     """
 
-    def __init__(self, env: Any, *, move_steps: int = 60, frame_every: int = 2) -> None:
+    def __init__(self, env: Any, *, move_steps: int = 80, frame_every: int = 2) -> None:
         import mujoco
 
         from dexgrasp.sim import layout, robot
@@ -50,7 +50,7 @@ class SimRobot:
         self.frame_hook: Callable[[SimRobot], None] | None = None
         self.steps = 0
         self.status: dict[str, str] = {o.name: "on_table" for o in self.env.scene.objects}
-        self._released: set[str] = set()  # let go of by the hand above the drop zone
+        self._released: set[str] = set()  # let go of by the hand clear of the table
         self._qadr = robot.joint_qpos_adr(self.env.model)
         self._limits = np.asarray(robot.joint_limits(), np.float64)
         self._truth_cache: tuple[float, list[ObjectTruth]] | None = None
@@ -127,27 +127,37 @@ class SimRobot:
             self.send_action(start + s * (target - start))
 
     def move_to(self, pose: str) -> None:
-        """Scripted joint-space motion to "home" or "place"; the hand keeps its targets."""
+        """Scripted motion to "home" (joint-space, to the home pose) or "place".
+
+        "place" swings the arm about its base joint, keeping every other joint and the hand
+        as they are (a grasped object stays at its lifted height and the grip is not
+        disturbed by wrist motion), to the azimuth of the drop zone beside the table, or
+        further until the hand is clear of the table top.
+        """
         if pose not in POSES:
             raise ValueError(f"pose must be one of {POSES}, got {pose!r}")
         target = self.data.ctrl[:ACTION_DIM].copy()
-        goal = self._robot.HOME_QPOS if pose == "home" else self._robot.place_qpos()
-        target[:ARM_DIM] = goal[:ARM_DIM]
-        if pose == "place":  # rise first so the held object clears the clutter
-            lift = target.copy()
-            lift[:ARM_DIM] = self.data.ctrl[:ARM_DIM]
-            lift[1] -= 0.25  # shoulder up
-            self._interpolate(
-                np.clip(lift, self._limits[:, 0], self._limits[:, 1]), self.move_steps // 2
-            )
+        if pose == "home":
+            target[:ARM_DIM] = self._robot.HOME_QPOS[:ARM_DIM]
+            self._interpolate(target, self.move_steps)
+            return
+        palm = self.data.site(self._robot.PALM_SITE).xpos
+        base = np.asarray(self._layout.ROBOT_BASE_POS[:2])
+        r = float(np.linalg.norm(palm[:2] - base))
+        az_hand = float(np.arctan2(palm[1] - base[1], palm[0] - base[0]))
+        drop = np.asarray(self._layout.PLACE_POS[:2]) - base
+        az = float(np.arctan2(drop[1], drop[0]))
+        # Turn further (towards the robot's right/back) until the hand is off the table.
+        while az > -2.2 and self._on_table_xy(base + r * np.array([np.cos(az), np.sin(az)]), 0.08):
+            az -= 0.1
+        target[0] = np.clip(target[0] + (az - az_hand), *self._limits[0])
         self._interpolate(target, self.move_steps)
 
     def release(self) -> None:
-        # Objects let go of above the drop zone count as placed wherever they roll to.
-        drop = np.asarray(self._layout.PLACE_POS[:2])
+        # Objects the hand lets go of clear of the table count as placed wherever they land.
         for o in self.env.scene.objects:
-            near = np.linalg.norm(self.data.xpos[o.body_id][:2] - drop) < PLACE_RADIUS_M
-            if not o.removed and near and self._touching_robot(o.body_id):
+            clear = not self._on_table_xy(self.data.xpos[o.body_id][:2], 0.02)
+            if not o.removed and clear and self._touching_robot(o.body_id):
                 self._released.add(o.name)
         target = self.data.ctrl[:ACTION_DIM].copy()
         target[ARM_DIM:] = self._robot.HAND_OPEN
@@ -185,9 +195,9 @@ class SimRobot:
         self._truth_cache = self._seg_cache = None
         return parked
 
-    def _on_table_xy(self, xy: np.ndarray) -> bool:
+    def _on_table_xy(self, xy: np.ndarray, margin: float = 0.0) -> bool:
         (cx, cy), (hx, hy) = self._layout.TABLE_CENTER_XY, self._layout.TABLE_HALF_SIZE_XY
-        return abs(xy[0] - cx) <= hx and abs(xy[1] - cy) <= hy
+        return abs(xy[0] - cx) <= hx + margin and abs(xy[1] - cy) <= hy + margin
 
     def _touching_robot(self, body_id: int) -> bool:
         m, d, mask = self.model, self.data, self.env.scene.robot_body_mask
