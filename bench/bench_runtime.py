@@ -135,6 +135,9 @@ def bench_perception(n_scenes: int, env_kwargs: dict) -> dict:
     for seed in range(n_scenes):
         robot = SimRobot.make(seed, n_objects=3, image_size=(240, 320), **env_kwargs)
         head, masks = robot.observe()[OBS_HEAD], robot.object_masks()
+        if not any(o.box is not None for o in robot.objects()):
+            robot.close()
+            continue
         for o in robot.objects():
             if o.box is None:
                 continue
@@ -152,7 +155,7 @@ def bench_perception(n_scenes: int, env_kwargs: dict) -> dict:
         try:
             controller.reset(obs)
         except ControllerError:
-            robot.env.close()
+            robot.close()
             continue
         tracker = FlowTracker()
         tracker.start(head, masks[target.name])
@@ -171,7 +174,7 @@ def bench_perception(n_scenes: int, env_kwargs: dict) -> dict:
                 lost_visible += int(visible)
             elif visible:
                 fl_iou.append(mask_iou(res.mask, gt))
-        robot.env.close()
+        robot.close()
     return {
         "grabcut": {
             "objects": len(gc_iou),

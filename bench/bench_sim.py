@@ -148,34 +148,50 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument(
+        "--parts",
+        default="speed,collect,success",
+        help="comma-separated subset of speed,collect,success; other entries of an existing "
+        "--out file are kept",
+    )
     args = p.parse_args(argv)
+    parts = set(args.parts.split(","))
 
-    res: dict = {"load_average_start": list(os.getloadavg()), "cpu_count": os.cpu_count()}
-    env = _make_env("train", args.image_size)
-    res["physics_steps_per_s"] = physics_speed(env)
-    res["render_fps_224x224"] = render_speed(env, 224, 224)
-    res["render_fps_640x480"] = render_speed(env, 480, 640)
-    res["env_steps_per_s_224"] = env_step_speed(env)
-    env.close()
-    tp = throughput(args.collect, args.workers, args.image_size) if args.collect else {}
-    res["collect"] = {**tp, "workers": args.workers, "image_size": args.image_size}
-    for split, r in success_rates(("train", "unseen"), args.scenes, args.workers).items():
-        res[f"expert_{split}"] = r
+    out = Path(args.out)
+    res: dict = json.loads(out.read_text()) if out.exists() else {}
+    res.update(load_average_start=list(os.getloadavg()), cpu_count=os.cpu_count())
+    if "speed" in parts:
+        env = _make_env("train", args.image_size)
+        res["physics_steps_per_s"] = physics_speed(env)
+        res["render_fps_224x224"] = render_speed(env, 224, 224)
+        res["render_fps_640x480"] = render_speed(env, 480, 640)
+        res["env_steps_per_s_224"] = env_step_speed(env)
+        env.close()
+    if "collect" in parts:
+        tp = throughput(args.collect, args.workers, args.image_size)
+        res["collect"] = {**tp, "workers": args.workers, "image_size": args.image_size}
+        res["collect"]["load_average_after"] = list(os.getloadavg())
+    if "success" in parts:
+        for split, r in success_rates(("train", "unseen"), args.scenes, args.workers).items():
+            res[f"expert_{split}"] = r
     res["load_average_end"] = list(os.getloadavg())
+    tp = res.get("collect", {})
 
     rows = [
-        ("physics steps/s (6 objects + robot)", f"{res['physics_steps_per_s']:.0f}"),
-        ("render frames/s 224x224", f"{res['render_fps_224x224']:.1f}"),
-        ("render frames/s 640x480", f"{res['render_fps_640x480']:.1f}"),
-        ("env control steps/s (3 images, 224 px)", f"{res['env_steps_per_s_224']:.2f}"),
+        ("physics steps/s (6 objects + robot)", f"{res.get('physics_steps_per_s', 0):.0f}"),
+        ("render frames/s 224x224", f"{res.get('render_fps_224x224', 0):.1f}"),
+        ("render frames/s 640x480", f"{res.get('render_fps_640x480', 0):.1f}"),
+        ("env control steps/s (3 images, 224 px)", f"{res.get('env_steps_per_s_224', 0):.2f}"),
         (
-            f"demonstrations/hour ({args.workers} workers, {args.image_size} px)",
+            f"demonstrations/hour ({tp.get('workers')} workers, {tp.get('image_size')} px)",
             f"{tp.get('episodes_per_hour', 0):.0f}",
         ),
         ("collect success rate (attempts)", f"{tp.get('success_rate', 0):.2f}"),
     ]
     for split in ("train", "unseen"):
-        r = res[f"expert_{split}"]
+        r = res.get(f"expert_{split}")
+        if r is None:
+            continue
         rows.append((f"expert success {split} ({r['scenes']} scenes)", f"{r['success_rate']:.3f}"))
     rows.append(
         (
@@ -186,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     print(f"wrote {out}")

@@ -24,7 +24,7 @@ def _camera_kwargs() -> dict:
 
     probe = SimRobot.make(1, n_objects=2, image_size=(120, 160))
     visible = sum(o.box is not None for o in probe.objects())
-    probe.env.close()
+    probe.close()
     return {} if visible == 2 else PROPOSED_CAMERA
 
 
@@ -37,7 +37,8 @@ def env_kwargs() -> dict:
 def robot(env_kwargs):
     from dexgrasp.vla.runtime.sim_robot import SimRobot
 
-    return SimRobot.make(1, n_objects=2, image_size=(120, 160), **env_kwargs)
+    with SimRobot.make(1, n_objects=2, image_size=(120, 160), **env_kwargs) as r:
+        yield r
 
 
 def test_sim_robot_protocols_and_truth(robot):

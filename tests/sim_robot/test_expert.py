@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import mujoco
 import numpy as np
 import pytest
@@ -66,3 +68,18 @@ def test_config_validation_names_the_field():
         ExpertConfig(episode_steps=20)
     with pytest.raises(ValueError, match="hand_close"):
         ExpertConfig(hand_close=(1.0, 1.0))
+
+
+def test_lookahead_predicts_the_real_outcome_exactly():
+    m, d = _scene()
+    body = m.body("box").id
+    expert = ScriptedExpert(m)
+    actions = expert.plan(d, body)
+    assert expert.predicted_success is True
+    twin = copy.copy(d)  # what the lookahead saw
+    for a in actions:
+        d.ctrl[:] = a
+        mujoco.mj_step(m, d, nstep=25)
+        twin.ctrl[:] = a
+        mujoco.mj_step(m, twin, nstep=25)
+    np.testing.assert_array_equal(d.qpos, twin.qpos)  # deterministic physics

@@ -164,7 +164,7 @@ def evaluate(
             if o.ok:
                 ids.append(rec.object_id)
                 grasps.append(o.grasp)
-                contacts.append({k: v for k, v in o.contacts.items() if len(v)})
+                contacts.append(dict(o.contacts))  # link-only blocks count for link scores
                 ref_index.append(j)
     gen_s = time.perf_counter() - t0
     summary: dict[str, Any] = {
@@ -175,6 +175,8 @@ def evaluate(
         "n_samples": n_total,
         "n_decoded": len(grasps),
         "decode_rate": len(grasps) / max(n_total, 1),
+        "contact_blocks_per_grasp": float(np.mean([len(c) for c in contacts])) if contacts else 0.0,
+        "contact_blocks_with_position": _with_position(contacts),
         "generate_s": gen_s,
         **{f"cfg_{k}": v for k, v in asdict(cfg).items() if k != "metrics"},
     }
@@ -193,6 +195,12 @@ def evaluate(
         summary.update(res.summary)
         summary["metric_s"] = dict(res.seconds)
     return summary
+
+
+def _with_position(contacts: Sequence[Mapping[str, np.ndarray]]) -> float:
+    """Fraction of predicted contact blocks that carry a position (vs link only)."""
+    sizes = [len(v) for c in contacts for v in c.values()]
+    return float(np.mean([k > 0 for k in sizes])) if sizes else 0.0
 
 
 def steering_table(

@@ -218,6 +218,7 @@ class ScriptedExpert:
         self._check_model.geom_gap[robot_geoms] = 0.0
         self.last_grasp: Grasp | None = None
         self.last_simulated = 0
+        self.predicted_success = None
 
     def _is_descendant(self, body: int, root: int) -> bool:
         while body > 0:
@@ -427,13 +428,15 @@ class ScriptedExpert:
         """
         grasps = self.ranked(data, target_body)
         self.last_simulated = 0
+        self.predicted_success = None
         if self.config.lookahead > 0:
             for g in grasps[: self.config.lookahead]:
                 actions = self.trajectory(data, g)
                 self.last_simulated += 1
                 if self.simulate(data, target_body, actions):
-                    self.last_grasp = g
+                    self.last_grasp, self.predicted_success = g, True
                     return actions
+            self.predicted_success = False
         self.last_grasp = grasps[0]
         return self.trajectory(data, grasps[0])
 
@@ -550,6 +553,10 @@ def rollout(
     except PlanningError as err:
         return Rollout(False, {}, meta, f"planning: {err}")
     meta["grasp"] = expert.last_grasp.kind
+    if expert.predicted_success is False and not keep_failures:
+        # The lookahead ran these very actions from this very state (MuJoCo is
+        # deterministic): the episode would fail, so skip rendering it.
+        return Rollout(False, {}, meta, "not lifted (predicted)")
     keys = (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE)
     frames: dict[str, list] = {k: [] for k in (*keys, ACTION)}
     for a in actions:

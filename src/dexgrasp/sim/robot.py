@@ -335,7 +335,7 @@ def add_robot(spec: mujoco.MjSpec, *, pedestal: bool = True) -> None:
     base.add_geom(
         type=mujoco.mjtGeom.mjGEOM_CYLINDER,
         size=[0.09, 0.02, 0],
-        pos=[0, 0, 0.01],
+        pos=[0, 0, 0.02],
         rgba=list(JOINT_COLOR),
     )
     flange = _add_arm(base)

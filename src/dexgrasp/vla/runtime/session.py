@@ -76,7 +76,7 @@ def run_in_sim(
     try:
         result = runner.run(prompt)
     finally:
-        robot.env.close()
+        robot.close()
     status = dict(robot.status)
     summary = {
         **result.to_dict(),

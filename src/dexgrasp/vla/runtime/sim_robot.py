@@ -85,6 +85,17 @@ class SimRobot:
         env.reset(seed=int(scene_seed), options=options)
         return cls(env)
 
+    def close(self) -> None:
+        """Release the renderers (always close a SimRobot you are done with: leaked EGL
+        contexts from earlier scenes corrupt later renders in the same process)."""
+        self.env.close()
+
+    def __enter__(self) -> SimRobot:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     # --- Robot protocol ------------------------------------------------------------------
     @property
     def model(self) -> Any:
