@@ -24,7 +24,7 @@ def register(top, groups) -> None:
         "--steps", type=int, default=None, help="optimiser steps (tiny 3000, paper 100k)"
     )
     p.add_argument("--batch-size", type=int, default=None, help="batch size (tiny 32, paper 64)")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=None, help="default: tiny 5e-4, paper 1e-4")
     p.add_argument("--warmup-steps", type=int, default=None, help="default min(1000, steps/10)")
     p.add_argument("--contact-dropout", type=float, default=0.5)
     p.add_argument("--action-only", action="store_true", help="ablation: no contact reasoning")
@@ -152,7 +152,7 @@ def _train(args: argparse.Namespace) -> int:
         output_dir=str(out),
         steps=steps,
         batch_size=args.batch_size or (32 if args.config == "tiny" else 64),
-        lr=args.lr,
+        lr=args.lr or (5e-4 if args.config == "tiny" else 1e-4),
         warmup_steps=args.warmup_steps if args.warmup_steps is not None else min(1000, steps // 10),
         contact_dropout=args.contact_dropout,
         gradient_checkpointing=args.gradient_checkpointing,
