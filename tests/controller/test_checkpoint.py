@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 from safetensors import safe_open
-from test_model import make_batch, make_policy
+from .test_model import make_batch, make_policy
 
-from conftest import tiny_config
+from .conftest import tiny_config
 from dexgrasp.vla.controller.configuration import EncoderConfig
 from dexgrasp.vla.controller.encoders import EncoderWeightsError
 from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_model import make_policy
+from .test_model import make_policy
 
-from conftest import tiny_config
+from .conftest import tiny_config
 from dexgrasp.cli import main
 from dexgrasp.vla.controller.modeling import DexGraspVLAController
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_model import make_batch
+from .test_model import make_batch
 
-from conftest import tiny_config
+from .conftest import tiny_config
 from dexgrasp.constants import ACTION
 from dexgrasp.vla.controller.configuration import TrainConfig
 from dexgrasp.vla.controller.modeling import DexGraspVLAController
