@@ -7,13 +7,14 @@ import json
 import pytest
 import torch
 from safetensors import safe_open
-from .test_model import make_batch, make_policy
 
-from .conftest import tiny_config
 from dexgrasp.vla.controller.configuration import EncoderConfig
 from dexgrasp.vla.controller.encoders import EncoderWeightsError
 from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController
 from dexgrasp.vla.controller.normalize import Normalizer
+
+from .conftest import tiny_config
+from .test_model import make_batch, make_policy
 
 
 def _chunk(policy, batch):

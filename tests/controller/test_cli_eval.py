@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from .test_model import make_policy
 
-from .conftest import tiny_config
 from dexgrasp.cli import main
 from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+from .conftest import tiny_config
+from .test_model import make_policy
 
 
 def test_cli_train_then_eval(tmp_path, tiny_store, capsys):

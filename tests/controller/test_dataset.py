@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from .test_checkpoint import _dino_config, tiny_dinov2_dir  # noqa: F401  (fixture)
-from .test_model import make_policy
 
-from .conftest import IMG
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.vla.controller.dataset import ControllerDataset, FeatureCache, FeatureCacheError
 from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+from .conftest import IMG
+from .test_checkpoint import _dino_config, tiny_dinov2_dir  # noqa: F401  (fixture)
+from .test_model import make_policy
 
 
 def test_windows_pad_with_the_last_action(tiny_store, episodes):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import IMG, tiny_config
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.vla.controller.dit import DiT
 from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController
 from dexgrasp.vla.controller.normalize import Normalizer
+
+from .conftest import IMG, tiny_config
 
 
 def make_policy(**overrides) -> DexGraspVLAController:

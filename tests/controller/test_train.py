@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from .test_model import make_batch
 
-from .conftest import tiny_config
 from dexgrasp.constants import ACTION
 from dexgrasp.vla.controller.configuration import TrainConfig
 from dexgrasp.vla.controller.modeling import DexGraspVLAController
 from dexgrasp.vla.controller.normalize import Normalizer
 from dexgrasp.vla.controller.train import train_controller
+
+from .conftest import tiny_config
+from .test_model import make_batch
 
 
 def test_overfitting_a_tiny_batch_reproduces_its_actions():
