@@ -69,7 +69,7 @@ def test_eval_errors(ball_dataset, tmp_path, capsys):
 
 
 def test_import_dexgys_and_dexonomy(tmp_path, capsys):
-    from grasps_importers.conftest import dexgys_entry, menagerie_qpos
+    from tests.grasps_importers.conftest import dexgys_entry, menagerie_qpos
 
     src = tmp_path / "gys"
     src.mkdir()
