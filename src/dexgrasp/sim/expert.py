@@ -83,6 +83,7 @@ class ExpertConfig:
     table_clearance: float = 0.008  # top grasp: open thumb above the table (m)
     thumb_clearance: float = 0.008  # top grasp: open thumb to the object's near face (m)
     top_gap: float = 0.04  # pinch grasp from the top: palm surface above the object's top
+    side_press: float = 0.01  # side grasp: palm this far into the object's near face (squeeze)
     far_face: float = 0.165  # object's far face along the fingers (hand z) ...
     near_face: float = 0.088  # ... unless its near face would come closer than this (thumb)
     side_min_height: float = 0.05  # side grasp: site height above the table
@@ -94,7 +95,9 @@ class ExpertConfig:
     check_margin: float = 0.03  # distances up to this are measured by the collision check
     hand_preshape: tuple[float, ...] = (1.5, 0.15, 0.05, 0.05, 0.05, 0.05)
     hand_close: tuple[float, ...] = (1.5, 1.1, 1.5, 1.5, 1.5, 1.5)
-    lookahead: int = 6  # grasps tried in simulation before executing one (0: none)
+    round_max_width: float = 0.09  # top grasps across the long axis too for objects up to
+    round_ratio: float = 1.3  # ... this wide whose long side is at most this x the narrow one
+    lookahead: int = 10  # grasps tried in simulation before executing one (0: none)
     lift_check: float = 0.12  # lookahead success: target risen by this much (m) ...
     verify_steps: int = 20  # ... and still held this many control steps later
     ik: IKConfig = field(default_factory=IKConfig)
@@ -138,28 +141,58 @@ class Grasp:
     q_pre: np.ndarray | None = None  # (7,)
     cost: float = np.inf
     reject: str = ""  # why it is infeasible
+    shallow: bool = False  # side grasp stopping short of the object (fallback variant)
+
+
+def _geom_support(model: mujoco.MjModel, g: int, u: np.ndarray) -> np.ndarray:
+    """(K,) support of geom ``g`` along the K unit directions ``u`` (K, 3) given in the geom
+    frame: how far the geom reaches along each, from the geom centre (m). Exact per shape
+    (mesh vertices for meshes), so rotated meshes and ellipsoids are not inflated."""
+    size = model.geom_size[g]
+    t = model.geom_type[g]
+    if t == mujoco.mjtGeom.mjGEOM_SPHERE:
+        return np.full(len(u), size[0])
+    if t == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+        return np.linalg.norm(u * size, axis=1)
+    if t == mujoco.mjtGeom.mjGEOM_BOX:
+        return np.abs(u) @ size
+    if t == mujoco.mjtGeom.mjGEOM_CYLINDER:
+        return size[0] * np.hypot(u[:, 0], u[:, 1]) + size[1] * np.abs(u[:, 2])
+    if t == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        return size[0] + size[1] * np.abs(u[:, 2])
+    if t == mujoco.mjtGeom.mjGEOM_MESH and model.geom_dataid[g] >= 0:
+        mid = model.geom_dataid[g]
+        adr, num = model.mesh_vertadr[mid], model.mesh_vertnum[mid]
+        return (model.mesh_vert[adr : adr + num] @ u.T).max(0)
+    # Anything else: the corners of its bounding box in the geom frame.
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    c, h = model.geom_aabb[g, :3], model.geom_aabb[g, 3:]
+    return ((c + signs * h) @ u.T).max(0)
 
 
 def object_box(model: mujoco.MjModel, data: mujoco.MjData, body_id: int) -> ObjectBox:
-    """Oriented bounding box of the collision geoms of ``body_id``, from its current pose."""
-    corners = []
-    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    """Oriented bounding box of the collision geoms of ``body_id``, from its current pose.
+
+    The box is aligned with the body frame; its extent along each body axis is the exact
+    support of the geoms (see ``_geom_support``).
+    """
+    rot = data.xmat[body_id].reshape(3, 3)
+    dirs = np.concatenate([rot.T, -rot.T])  # (6, 3) world: +x, +y, +z, -x, -y, -z of the body
+    reach = np.full(6, -np.inf)
+    found = False
     for g in range(model.ngeom):
         if model.geom_bodyid[g] != body_id or model.geom_contype[g] == 0:
             continue
-        c, h = model.geom_aabb[g, :3], model.geom_aabb[g, 3:]
-        pts_geom = c + signs * h  # (8, 3) in the geom frame
-        pts = data.geom_xpos[g] + pts_geom @ data.geom_xmat[g].reshape(3, 3).T
-        corners.append(pts)
-    if not corners:
+        found = True
+        gm = data.geom_xmat[g].reshape(3, 3)
+        offset = dirs @ (data.geom_xpos[g] - data.xpos[body_id])
+        reach = np.maximum(reach, offset + _geom_support(model, g, dirs @ gm))
+    if not found:
         raise PlanningError(f"body {model.body(body_id).name!r} has no collision geoms")
-    pts = np.concatenate(corners)
-    rot = data.xmat[body_id].reshape(3, 3)
+    hi, lo = reach[:3], -reach[3:]
     # The object axis most aligned with world z is "up"; the others are ordered narrow, long.
     up = int(np.argmax(np.abs(rot[2])))
     others = [i for i in range(3) if i != up]
-    local = (pts - data.xpos[body_id]) @ rot
-    lo, hi = local.min(0), local.max(0)
     half = (hi - lo) / 2
     center = data.xpos[body_id] + rot @ ((hi + lo) / 2)
     if half[others[0]] > half[others[1]]:
@@ -260,11 +293,18 @@ class ScriptedExpert:
             hand_pre = np.array(cfg.hand_preshape)
             hand_pre[1] = self._thumb_flex[k]
             near = self._thumb[k, 1] + cfg.thumb_clearance
-            along = max(cfg.far_face - h[0], near + h[0]) if kind == "top" else near + h[0]
-            variants.append((kind, palm_z, along, hand_pre))
-        for kind, palm_z, along, hand_pre in variants:
+            variants.append((kind, palm_z, near, hand_pre))
+        # Fingers across the narrow axis; for roundish objects that fit the hand also
+        # across the long axis (another pair of grasps around the neighbours).
+        finger_axes = [(ax[:, 0], h[0])]
+        if 2 * h[1] <= cfg.round_max_width and h[1] <= cfg.round_ratio * h[0]:
+            finger_axes.append((ax[:, 1], h[1]))
+        for (axis, half_w), (kind, palm_z, near, hand_pre) in (
+            (fa, v) for fa in finger_axes for v in variants
+        ):
+            along = max(cfg.far_face - half_w, near + half_w) if kind == "top" else near + half_w
             for sign in (1.0, -1.0):
-                fingers = sign * ax[:, 0]
+                fingers = sign * axis
                 rot = palm_rotation([0.0, 0.0, -1.0], fingers)
                 pos = c - fingers * (along - robot.GRASP_CENTER[2])
                 pos[2] = palm_z - _SITE_TO_PALM
@@ -296,13 +336,19 @@ class ScriptedExpert:
                 rot = palm_rotation(a, fingers)
                 if rot[2, 1] > 0:  # hand y up means thumb down; keep the thumb on top
                     continue
-                pos = c - a * (depth + cfg.palm_clearance - _SITE_TO_PALM)
                 across = np.abs(ax.T @ fingers) @ h  # object half-extent along the fingers
-                pos -= fingers * (self._along_fingers(across) - robot.GRASP_CENTER[2])
-                pos[2] = table + height
-                # Come in from behind and above so the forearm stays clear of the clutter.
-                pre_pos = pos - a * cfg.pregrasp_distance + np.array([0, 0, 0.06])
-                out.append(Grasp("side", pos, rot, pre_pos, np.array(cfg.hand_preshape)))
+                # The palm pushes ``side_press`` into the near face (the object is squeezed
+                # against the curling fingers); the variant stopping ``palm_clearance`` short
+                # of it is kept as a fallback.
+                for gap, shallow in ((-cfg.side_press, False), (cfg.palm_clearance, True)):
+                    pos = c - a * (depth + gap - _SITE_TO_PALM)
+                    pos -= fingers * (self._along_fingers(across) - robot.GRASP_CENTER[2])
+                    pos[2] = table + height
+                    # Come in from behind and above so the forearm stays clear of the clutter.
+                    pre_pos = pos - a * cfg.pregrasp_distance + np.array([0, 0, 0.06])
+                    g = Grasp("side", pos, rot, pre_pos, np.array(cfg.hand_preshape))
+                    g.shallow = shallow
+                    out.append(g)
         return out
 
     # -- feasibility -------------------------------------------------------------------
@@ -366,6 +412,7 @@ class ScriptedExpert:
         kind_cost = 0.0 if (g.kind == "side") == prefer_side else 1.0
         narrow = 2 * self._box_half[0] < cfg.narrow_object
         kind_cost += {"top_pinch": 0.3, "top_near": 0.0 if narrow else 0.2}.get(g.kind, 0.0)
+        kind_cost += 0.1 if g.shallow else 0.0
         kind_cost += 0.2 if (g.kind == "top" and narrow) else 0.0
         clearance_cost = 5 * max(0.0, 0.01 - approach) + 5 * max(0.0, 0.02 - reach)
         contact_cost = 30 * (max(0.0, -approach) + max(0.0, -reach))
@@ -407,6 +454,10 @@ class ScriptedExpert:
         for a in actions:
             d.ctrl[:nu] = a
             mujoco.mj_step(m, d, nstep=n_sub)
+        # The palm has finished rising: a target that has not come up with it has failed,
+        # so skip the hold check (saves a fifth of the physics of a failed candidate).
+        if d.xpos[target_body][2] - z0 < cfg.lift_check:
+            return False
         mujoco.mj_step(m, d, nstep=n_sub * cfg.verify_steps)
         if d.xpos[target_body][2] - z0 < cfg.lift_check:
             return False
