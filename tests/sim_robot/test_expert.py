@@ -33,6 +33,39 @@ def test_object_box_matches_geometry():
     np.testing.assert_allclose(box.axes.T @ box.axes, np.eye(3), atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["mesh", "ellipsoid"])
+def test_object_box_is_tight_for_rotated_round_geoms(kind):
+    """Geoms whose frame is rotated inside the body (MuJoCo aligns meshes with their
+    principal axes) must not inflate the box: the corners of a rotated geom AABB would."""
+    spec = mujoco.MjSpec()
+    body = spec.worldbody.add_body(name="fruit", pos=[0.6, 0.0, 0.8])
+    radii = np.array([0.03, 0.035, 0.04])
+    quat = np.array([0.9, 0.3, 0.2, 0.25])
+    quat /= np.linalg.norm(quat)
+    if kind == "mesh":
+        rng = np.random.default_rng(0)
+        v = rng.normal(size=(300, 3))
+        v = v / np.linalg.norm(v, axis=1, keepdims=True) * radii
+        spec.add_mesh(name="hull", uservert=v.reshape(-1).tolist())
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname="hull")
+    else:
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_ELLIPSOID, size=radii.tolist(), quat=quat)
+    m = spec.compile()
+    d = mujoco.MjData(m)
+    mujoco.mj_kinematics(m, d)
+    box = object_box(m, d, m.body("fruit").id)
+    # Exact extents of the geom along the body (world) axes.
+    g = 0
+    rot = d.geom_xmat[g].reshape(3, 3)
+    if kind == "mesh":
+        adr, num = m.mesh_vertadr[0], m.mesh_vertnum[0]
+        pts = d.geom_xpos[g] + m.mesh_vert[adr : adr + num] @ rot.T
+        expect = (pts.max(0) - pts.min(0)) / 2
+    else:
+        expect = np.linalg.norm(rot * radii, axis=1)  # support of an ellipsoid along x, y, z
+    np.testing.assert_allclose(np.sort(2 * box.half), np.sort(2 * expect), atol=1e-4)
+
+
 def test_plan_is_smooth_and_within_limits():
     m, d = _scene()
     actions = ScriptedExpert(m).plan(d, m.body("box").id)
