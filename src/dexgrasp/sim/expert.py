@@ -97,7 +97,7 @@ class ExpertConfig:
     hand_close: tuple[float, ...] = (1.5, 1.1, 1.5, 1.5, 1.5, 1.5)
     round_max_width: float = 0.09  # top grasps across the long axis too for objects up to
     round_ratio: float = 1.3  # ... this wide whose long side is at most this x the narrow one
-    lookahead: int = 16  # grasps tried in simulation before executing one (0: none)
+    lookahead: int = 10  # grasps tried in simulation before executing one (0: none)
     lift_check: float = 0.12  # lookahead success: target risen by this much (m) ...
     verify_steps: int = 20  # ... and still held this many control steps later
     ik: IKConfig = field(default_factory=IKConfig)
