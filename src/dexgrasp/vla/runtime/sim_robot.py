@@ -36,7 +36,7 @@ class SimRobot:
     during scripted motions, so a recorder can grab video frames.
     """
 
-    def __init__(self, env: Any, *, move_steps: int = 80, frame_every: int = 2) -> None:
+    def __init__(self, env: Any, *, move_steps: int = 50, frame_every: int = 2) -> None:
         import mujoco
 
         from dexgrasp.sim import layout, robot
@@ -45,6 +45,9 @@ class SimRobot:
         if self.env.model is None:
             raise RobotError("reset the environment before wrapping it in SimRobot")
         self._mj, self._robot, self._layout = mujoco, robot, layout
+        # Scripted moves take move_steps control steps. The grip loosens the longer an object is
+        # carried, so shorter is better down to about 2.5 s: "clear the table", 40 runs:
+        # 140 steps 57.5%, 80 steps 75.0%, 50 steps 87.5%, 35 steps 80.0%.
         self.move_steps = move_steps
         self.frame_every = frame_every
         self.frame_hook: Callable[[SimRobot], None] | None = None
