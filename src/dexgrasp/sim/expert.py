@@ -32,6 +32,7 @@ import numpy as np
 from dexgrasp.constants import ARM_DIM, CONTROL_HZ, EPISODE_STEPS
 from dexgrasp.sim import layout, robot
 from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation, solve_with_restarts
+from dexgrasp.sim.motion import min_jerk
 
 # Palm-site geometry in the hand frame (see robot.py): the site is this far in front of the
 # palm surface, and the thumb tip sits this far below the site along the fingers at rest.
@@ -205,12 +206,6 @@ def object_box(model: mujoco.MjModel, data: mujoco.MjData, body_id: int) -> Obje
         norm = np.linalg.norm(axes[:, k])
         axes[:, k] = axes[:, k] / norm if norm > 1e-6 else np.eye(3)[:, k]
     return ObjectBox(center, axes, half[[others[0], others[1], up]])
-
-
-def _min_jerk(n: int) -> np.ndarray:
-    """(n,) smooth 0 -> 1 profile (minimum jerk), ending exactly at 1."""
-    s = np.arange(1, n + 1) / n
-    return 10 * s**3 - 15 * s**4 + 6 * s**5
 
 
 class ScriptedExpert:
@@ -498,23 +493,23 @@ class ScriptedExpert:
         pre_hand, close_hand = g.hand_pre, np.array(cfg.hand_close)
         steps: list[np.ndarray] = []
         # 1) reach the pre-grasp in joint space while pre-shaping the hand
-        for s in _min_jerk(cfg.reach_steps):
+        for s in min_jerk(cfg.reach_steps):
             arm = q0[:ARM_DIM] + s * (g.q_pre - q0[:ARM_DIM])
             hand = q0[ARM_DIM:] + s * (pre_hand - q0[ARM_DIM:])
             steps.append(np.concatenate([arm, hand]))
         # 2) straight-line approach, IK at every step (seeded by the previous solution)
         q_arm = g.q_pre
-        for s in _min_jerk(cfg.approach_steps):
+        for s in min_jerk(cfg.approach_steps):
             q_arm = self.ik.solve(g.pre_pos + s * (g.pos - g.pre_pos), g.rot, q_init=q_arm).qpos
             steps.append(np.concatenate([q_arm, pre_hand]))
         # 3) close the hand (targets go past contact so the servos squeeze)
-        for s in _min_jerk(cfg.close_steps):
+        for s in min_jerk(cfg.close_steps):
             steps.append(np.concatenate([q_arm, pre_hand + s * (close_hand - pre_hand)]))
         steps.extend(np.concatenate([q_arm, close_hand]) for _ in range(cfg.settle_steps))
         # 4) lift straight up
         n_lift = cfg.episode_steps - len(steps)
         lift_n = max(1, int(n_lift * 0.8))
-        for s in np.concatenate([_min_jerk(lift_n), np.ones(n_lift - lift_n)]):
+        for s in np.concatenate([min_jerk(lift_n), np.ones(n_lift - lift_n)]):
             pos = g.pos + np.array([0.0, 0.0, s * cfg.lift_height])
             q_arm = self.ik.solve(pos, g.rot, q_init=q_arm).qpos
             steps.append(np.concatenate([q_arm, close_hand]))

@@ -16,16 +16,12 @@ from typing import Any
 import numpy as np
 
 from dexgrasp.constants import ACTION_DIM, ARM_DIM, OBS_HEAD, OBS_STATE, OBS_WRIST
+from dexgrasp.sim.motion import min_jerk
 from dexgrasp.vla.planner.oracle import ObjectTruth
 from dexgrasp.vla.runtime.protocols import POSES, RobotError
 
 PLACE_RADIUS_M = 0.35  # xy distance from the drop zone within which objects count as placed
 ON_TABLE_MAX_LIFT_M = 0.03  # resting objects: lowest point at most this high above the table
-
-
-def _min_jerk(n: int) -> np.ndarray:
-    s = np.arange(1, n + 1) / n
-    return 10 * s**3 - 15 * s**4 + 6 * s**5
 
 
 class SimRobot:
@@ -137,7 +133,7 @@ class SimRobot:
 
     def _interpolate(self, target: np.ndarray, steps: int) -> None:
         start = self.data.ctrl[:ACTION_DIM].copy()
-        for s in _min_jerk(steps):
+        for s in min_jerk(steps):
             self.send_action(start + s * (target - start))
 
     def move_to(self, pose: str) -> None:
