@@ -48,3 +48,42 @@ def test_closed_loop_runs_in_the_simulator():
     assert result.episodes == 2 and len(result.outcomes) == 2
     assert result.seeds == [1_000_000, 1_000_001]
     assert result.mean_steps == 5 and 0 <= result.success_rate <= 1
+
+
+def _result(seeds, outcomes, steps, rate):
+    from dexgrasp.vla.controller.evaluate import EvalResult
+
+    n = len(seeds)
+    return EvalResult(
+        split="train", episodes=n, successes=sum(outcomes), success_rate=sum(outcomes) / n,
+        reasons={"success": sum(outcomes), "time_limit": n - sum(outcomes)}, mean_steps=steps,
+        controller_steps_per_s=rate, env_steps_per_s=rate, closed_loop_steps_per_s=rate / 2,
+        seeds=seeds, outcomes=outcomes,
+    )  # fmt: skip
+
+
+def test_merge_results_of_shards():
+    from dexgrasp.vla.controller.evaluate import merge_results
+
+    a = _result([10, 11], [True, False], 100.0, 50.0)  # 200 steps in 4 s
+    b = _result([12, 13, 14], [True, True, True], 60.0, 30.0)  # 180 steps in 6 s
+    m = merge_results([b, a])
+    assert m.seeds == [10, 11, 12, 13, 14] and m.outcomes == [True, False, True, True, True]
+    assert m.episodes == 5 and m.successes == 4 and m.success_rate == pytest.approx(0.8)
+    assert m.reasons == {"success": 4, "time_limit": 1}
+    assert m.mean_steps == pytest.approx(380 / 5)
+    assert m.controller_steps_per_s == pytest.approx(380 / 10)
+
+
+@pytest.mark.slow
+def test_parallel_evaluation_matches_serial(tmp_path):
+    """Per-episode noise seeds: the outcome does not depend on the number of workers."""
+    pytest.importorskip("mujoco")
+    from dexgrasp.vla.controller.evaluate import evaluate_checkpoint
+
+    make_policy().save_pretrained(tmp_path / "ckpt")
+    kw = {"split": "train", "episodes": 3, "max_steps": 4, "progress": False}
+    one = evaluate_checkpoint(tmp_path / "ckpt", workers=1, **kw)
+    two = evaluate_checkpoint(tmp_path / "ckpt", workers=2, **kw)
+    assert one.seeds == two.seeds and one.outcomes == two.outcomes
+    assert one.mean_steps == two.mean_steps

@@ -116,3 +116,19 @@ def test_lookahead_predicts_the_real_outcome_exactly():
         twin.ctrl[:] = a
         mujoco.mj_step(m, twin, nstep=25)
     np.testing.assert_array_equal(d.qpos, twin.qpos)  # deterministic physics
+
+
+@pytest.mark.parametrize("box_pos", [(0.6, 0.05), (0.5, -0.15)])
+def test_top_grasps_have_one_canonical_finger_direction(box_pos):
+    """Each pair of mirrored top grasps has exactly one canonical member, and the planner
+    prefers it, so the wrist roll follows the object's orientation."""
+    m, d = _scene(box_pos=box_pos, box_half=(0.02, 0.03, 0.03))
+    expert = ScriptedExpert(m)
+    box = object_box(m, d, m.body("box").id)
+    tops = [g for g in expert.candidates(box) if g.kind != "side"]
+    assert tops and len(tops) % 2 == 0
+    for a, b in zip(tops[::2], tops[1::2]):  # candidates come as (fingers, -fingers) pairs
+        assert a.canonical != b.canonical
+    best = expert.choose(d, m.body("box").id)
+    assert best.canonical
+    assert best.q_grasp[5] >= ExpertConfig().ik.wrist_pitch_min

@@ -65,3 +65,34 @@ def test_solver_does_not_touch_simulation_state(tabletop_model):
     before = d.qpos.copy()
     ArmIK(tabletop_model).solve([0.6, 0.0, 0.9])
     np.testing.assert_array_equal(d.qpos, before)
+
+
+def test_wrist_pitch_bound_keeps_one_wrist_branch(tabletop_model):
+    """From a seed on the flipped wrist branch, the bounded solver still ends on the home one."""
+    target = np.array([0.45, 0.1, layout.TABLE_TOP_Z + 0.08])
+    rot = palm_rotation([0, 0, -1], [0.3, 1.0, 0])
+    flipped = np.array(robot.IK_REST_ARM)
+    flipped[4] += np.pi / 2
+    flipped[5] = -1.0
+    free = ArmIK(tabletop_model).solve(target, rot, q_init=flipped)
+    bounded = ArmIK(tabletop_model, config=IKConfig(wrist_pitch_min=0.1))
+    res = bounded.solve(target, rot, q_init=flipped)
+    assert free.success and free.qpos[5] < 0  # without the bound it stays flipped
+    assert res.success and res.qpos[5] >= 0.1
+
+
+def test_settling_moves_towards_rest_without_losing_the_pose(tabletop_model):
+    target = np.array([0.5, -0.15, layout.TABLE_TOP_Z + 0.1])
+    rot = palm_rotation([0, 0, -1], [1.0, 0.0, 0])
+    seed = np.array(robot.IK_REST_ARM) + np.array([0.0, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0])
+    plain = ArmIK(tabletop_model).solve(target, rot, q_init=seed)
+    settled_ik = ArmIK(tabletop_model, config=IKConfig(settle_iters=40))
+    settled = settled_ik.solve(target, rot, q_init=seed)
+    assert plain.success and settled.success
+    rest = np.asarray(robot.IK_REST_ARM)
+    gain = np.linalg.norm(plain.qpos - rest) - np.linalg.norm(settled.qpos - rest)
+    assert gain > 1e-3  # small: the nullspace drift during the search already does most
+    pos, _ = settled_ik.forward(settled.qpos)
+    assert np.linalg.norm(pos - target) < 0.006
+    with pytest.raises(ValueError, match="settle_iters"):
+        IKConfig(settle_iters=-1)

@@ -95,10 +95,16 @@ class ExpertConfig:
     hand_close: tuple[float, ...] = (1.5, 1.1, 1.5, 1.5, 1.5, 1.5)
     round_max_width: float = 0.09  # top grasps across the long axis too for objects up to
     round_ratio: float = 1.3  # ... this wide whose long side is at most this x the narrow one
+    # Top grasps exist with the fingers either way along the grasp axis; the wrist then
+    # rolls to one of two far-apart joint configurations. One way is canonical (fingers
+    # towards the robot's left of the radial direction) and the other costs this much, so
+    # the choice follows the object's orientation, not small cost differences.
+    off_canonical_cost: float = 1.0
     lookahead: int = 10  # grasps tried in simulation before executing one (0: none)
     lift_check: float = 0.12  # lookahead success: target risen by this much (m) ...
     verify_steps: int = 20  # ... and still held this many control steps later
-    ik: IKConfig = field(default_factory=IKConfig)
+    # One wrist branch and a settled elbow swivel: demonstrations a policy can learn from.
+    ik: IKConfig = field(default_factory=lambda: IKConfig(wrist_pitch_min=0.1, settle_iters=25))
 
     def __post_init__(self) -> None:
         used = self.reach_steps + self.approach_steps + self.close_steps + self.settle_steps
@@ -131,6 +137,7 @@ class Grasp:
     cost: float = np.inf
     reject: str = ""  # why it is infeasible
     shallow: bool = False  # side grasp stopping short of the object (fallback variant)
+    canonical: bool = True  # top grasp with the fingers the canonical way (see ExpertConfig)
 
 
 class ScriptedExpert:
@@ -219,6 +226,8 @@ class ScriptedExpert:
         finger_axes = [(ax[:, 0], h[0])]
         if 2 * h[1] <= cfg.round_max_width and h[1] <= cfg.round_ratio * h[0]:
             finger_axes.append((ax[:, 1], h[1]))
+        radial = c[:2] / max(np.linalg.norm(c[:2]), 1e-6)
+        left = np.array([-radial[1], radial[0], 0.0])  # horizontal, left of the radial line
         for (axis, half_w), (kind, palm_z, near, hand_pre) in (
             (fa, v) for fa in finger_axes for v in variants
         ):
@@ -229,12 +238,13 @@ class ScriptedExpert:
                 pos = c - fingers * (along - robot.GRASP_CENTER[2])
                 pos[2] = palm_z - _SITE_TO_PALM
                 pre_pos = pos + np.array([0, 0, cfg.pregrasp_distance])
-                out.append(Grasp(kind, pos, rot, pre_pos, hand_pre))
+                g = Grasp(kind, pos, rot, pre_pos, hand_pre)
+                g.canonical = bool(fingers @ left >= 0)
+                out.append(g)
         # Side: palm faces the object horizontally (from the robot's side), fingers
         # horizontal, thumb up; approach along the radial direction or the narrow axis.
         if 2 * h[2] < cfg.side_min_object:
             return out
-        radial = c[:2] / max(np.linalg.norm(c[:2]), 1e-6)
         approaches = []
         for yaw in (0.0, 0.5, -0.5, 1.0, -1.0):  # around the radial direction, radians
             cy, sy = np.cos(yaw), np.sin(yaw)
@@ -333,6 +343,7 @@ class ScriptedExpert:
         narrow = 2 * self._box_half[0] < cfg.narrow_object
         kind_cost += {"top_pinch": 0.3, "top_near": 0.0 if narrow else 0.2}.get(g.kind, 0.0)
         kind_cost += 0.1 if g.shallow else 0.0
+        kind_cost += 0.0 if g.canonical else cfg.off_canonical_cost
         kind_cost += 0.2 if (g.kind == "top" and narrow) else 0.0
         clearance_cost = 5 * max(0.0, 0.01 - approach) + 5 * max(0.0, 0.02 - reach)
         contact_cost = 30 * (max(0.0, -approach) + max(0.0, -reach))

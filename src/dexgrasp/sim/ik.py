@@ -24,6 +24,8 @@ import numpy as np
 from dexgrasp.constants import ARM_DIM, ARM_JOINT_NAMES
 from dexgrasp.sim import robot
 
+WRIST_PITCH = ARM_JOINT_NAMES.index("arm_joint6")
+
 
 @dataclass
 class IKConfig:
@@ -37,6 +39,14 @@ class IKConfig:
     max_step: float = 0.25  # largest joint change per iteration, radians
     nullspace_gain: float = 0.15
     limit_margin: float = 0.02  # keep this far inside the joint limits
+    # One wrist branch: a spherical wrist reaches every palm pose twice (arm_joint5 + pi,
+    # arm_joint6 negated, arm_joint7 + pi). A lower bound on the wrist pitch (arm_joint6)
+    # keeps solutions on the home posture's branch, so similar targets give similar joints.
+    wrist_pitch_min: float | None = None
+    # Iterations after convergence that keep drifting towards the rest posture through the
+    # nullspace (the pose error stays within tolerance): the redundant elbow swivel then
+    # depends on the target, not on where the search happened to stop.
+    settle_iters: int = 0
 
     def __post_init__(self) -> None:
         for name in ("max_iters", "damping", "pos_tol", "rot_tol", "rot_weight", "max_step"):
@@ -48,6 +58,8 @@ class IKConfig:
             )
         if self.limit_margin < 0:
             raise ValueError(f"IKConfig.limit_margin must be >= 0, got {self.limit_margin}")
+        if self.settle_iters < 0:
+            raise ValueError(f"IKConfig.settle_iters must be >= 0, got {self.settle_iters}")
 
 
 @dataclass
@@ -120,6 +132,8 @@ class ArmIK:
         limits = robot.joint_limits()[:ARM_DIM]
         m = self.config.limit_margin
         self.lo, self.hi = limits[:, 0] + m, limits[:, 1] - m
+        if self.config.wrist_pitch_min is not None:
+            self.lo[WRIST_PITCH] = max(self.lo[WRIST_PITCH], self.config.wrist_pitch_min)
         self.rest = np.asarray(robot.IK_REST_ARM if rest is None else rest, dtype=float)
         self._jacp = np.zeros((3, model.nv))
         self._jacr = np.zeros((3, model.nv))
@@ -158,6 +172,7 @@ class ArmIK:
             robot.set_robot_qpos(self.model, self.data, np.concatenate([q, hand]))
         pos_err = rot_err = np.inf
         it = 0
+        settle = 0  # iterations spent settling after convergence
         for it in range(1, cfg.max_iters + 1):  # noqa: B007
             cur_pos, cur_rot = self.forward(q)
             e_pos = target - cur_pos
@@ -168,7 +183,9 @@ class ArmIK:
             else:
                 e_rot, rot_err = np.zeros(3), 0.0
             if pos_err < cfg.pos_tol and rot_err < cfg.rot_tol:
-                break
+                if settle >= cfg.settle_iters:
+                    break
+                settle += 1
             mujoco.mj_comPos(self.model, self.data)
             mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.site_id)
             jp = self._jacp[:, self.dadr]

@@ -51,6 +51,9 @@ def register(
     t.add_argument("--head-encoder", help="DINOv2 hub id or local dir for the head camera")
     t.add_argument("--wrist-encoder", help="DINOv2 hub id or local dir for the wrist camera")
     t.add_argument("--num-workers", type=int, help="data loader worker processes")
+    t.add_argument("--mixed-precision", choices=("auto", "no", "bf16"),
+                   help="auto (default): bf16 on CUDA, fp32 on CPU; bf16 also works on CPUs "
+                   "with bf16 matrix units")  # fmt: skip
     t.add_argument("--no-resume", action="store_true", help="start over even if --out has a state")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)
@@ -69,7 +72,9 @@ def register(
     e.add_argument("--lighting", help="lighting (default: white)")
     e.add_argument("--room", help="room: collection | evaluation")
     e.add_argument("--device", default="cpu")
-    e.add_argument("--threads", type=int, help="torch threads")
+    e.add_argument("--threads", type=int, help="torch threads (per worker)")
+    e.add_argument("--workers", type=int, default=1,
+                   help="evaluation processes, each on a contiguous range of scene seeds")  # fmt: skip
     e.add_argument("--out", help="write the result JSON here")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_eval)
@@ -101,7 +106,7 @@ def _load_config(spec: str, args: argparse.Namespace):
         "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
         "lr": args.lr, "warmup_steps": args.warmup_steps, "seed": args.seed,
         "checkpoint_every": args.checkpoint_every, "log_every": args.log_every,
-        "num_workers": args.num_workers,
+        "num_workers": args.num_workers, "mixed_precision": args.mixed_precision,
         "feature_cache_views": args.feature_cache_views,
     }  # fmt: skip
     kwargs = {**vars(train_cfg), **{k: v for k, v in overrides.items() if v is not None}}
@@ -174,25 +179,20 @@ def shipped_checkpoint() -> Path:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import torch
+    from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, evaluate_checkpoint
 
-    from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, evaluate_controller
-    from dexgrasp.vla.controller.modeling import DexGraspVLAController
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     ckpt = shipped_checkpoint() if args.ckpt == "shipped" else Path(args.ckpt)
     if not ckpt.is_dir():
         print(f"no controller checkpoint at {ckpt}", file=sys.stderr)
         return 2
-    policy = DexGraspVLAController.from_pretrained(ckpt, device=args.device)
     env_kwargs = {
         k: getattr(args, k) for k in ("background", "lighting", "room") if getattr(args, k)
     }
     kwargs = {"max_steps": args.max_steps} if args.max_steps else {}
-    result = evaluate_controller(
-        policy, split=args.split, episodes=args.episodes,
-        seed=EVAL_SEED_BASE if args.seed is None else args.seed,
+    threads = args.threads or (1 if args.workers > 1 else max(1, os.cpu_count() or 1))
+    result = evaluate_checkpoint(
+        ckpt, workers=args.workers, device=args.device, threads=threads, split=args.split,
+        episodes=args.episodes, seed=EVAL_SEED_BASE if args.seed is None else args.seed,
         env_kwargs=env_kwargs or None, progress=not args.quiet, **kwargs,
     )  # fmt: skip
     print(result.summary())

@@ -80,13 +80,14 @@ def evaluate_controller(
     outcomes, seeds, lengths = [], [], []
     t_policy = t_env = 0.0
     n_steps = 0
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator()
     bar = tqdm(range(episodes), desc=f"eval controller ({split})", disable=not progress)
     try:
         for i in bar:
             scene_seed = seed + i
             obs, info = env.reset(seed=scene_seed, options={"scene_seed": scene_seed})
             policy.reset()
+            gen.manual_seed(scene_seed)  # diffusion noise per episode: independent of sharding
             done, steps = False, 0
             while not done:
                 t0 = time.perf_counter()
@@ -121,3 +122,80 @@ def evaluate_controller(
         seeds=seeds,
         outcomes=outcomes,
     )
+
+
+def _eval_shard(job: dict[str, Any]) -> EvalResult:
+    """One worker process: load the checkpoint, evaluate a contiguous range of scene seeds."""
+    torch.set_num_threads(job.pop("threads"))
+    from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+    policy = DexGraspVLAController.from_pretrained(job.pop("ckpt"), device=job.pop("device"))
+    return evaluate_controller(policy, progress=False, **job)
+
+
+def merge_results(parts: list[EvalResult]) -> EvalResult:
+    """One result from shards evaluated on disjoint seed ranges (in seed order)."""
+    parts = sorted(parts, key=lambda r: r.seeds[0] if r.seeds else 0)
+    n = sum(r.episodes for r in parts)
+    successes = sum(r.successes for r in parts)
+    steps = [r.mean_steps * r.episodes for r in parts]
+    reasons: Counter[str] = Counter()
+    for r in parts:
+        reasons.update(r.reasons)
+
+    def rate(attr: str) -> float:  # steps / total time, summed over shards
+        return sum(steps) / max(sum(s / getattr(r, attr) for s, r in zip(steps, parts)), 1e-9)
+
+    return EvalResult(
+        split=parts[0].split,
+        episodes=n,
+        successes=successes,
+        success_rate=successes / n,
+        reasons=dict(reasons),
+        mean_steps=sum(steps) / n,
+        controller_steps_per_s=rate("controller_steps_per_s"),
+        env_steps_per_s=rate("env_steps_per_s"),
+        closed_loop_steps_per_s=rate("closed_loop_steps_per_s"),
+        seeds=[s for r in parts for s in r.seeds],
+        outcomes=[o for r in parts for o in r.outcomes],
+    )
+
+
+def evaluate_checkpoint(
+    ckpt: str | Path,
+    workers: int = 1,
+    device: str = "cpu",
+    threads: int = 1,
+    split: str = "train",
+    episodes: int = 100,
+    seed: int = EVAL_SEED_BASE,
+    progress: bool = True,
+    **kwargs: Any,
+) -> EvalResult:
+    """``evaluate_controller`` on ``workers`` processes, each on a contiguous seed range.
+
+    Every episode seeds its own diffusion noise with its scene seed, so the result does not
+    depend on the number of workers.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if episodes <= 0:
+        raise ValueError(f"episodes={episodes} must be positive")
+    workers = max(1, min(workers, episodes))
+    bounds = np.linspace(0, episodes, workers + 1).round().astype(int)
+    jobs = [
+        {"ckpt": str(ckpt), "device": device, "threads": threads, "split": split,
+         "episodes": int(b - a), "seed": seed + int(a), **kwargs}
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]  # fmt: skip
+    if workers == 1:
+        job = jobs[0]
+        torch.set_num_threads(job.pop("threads"))
+        from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+        policy = DexGraspVLAController.from_pretrained(job.pop("ckpt"), device=job.pop("device"))
+        return evaluate_controller(policy, progress=progress, **job)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        parts = list(pool.map(_eval_shard, jobs))
+    return merge_results(parts)
