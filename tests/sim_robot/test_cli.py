@@ -79,3 +79,18 @@ def test_render_scene_writes_pngs(tmp_path):
     head = iio.imread(paths[0])
     assert head.shape == (48, 48, 3) and head.std() > 1
     assert iio.imread(paths[1]).shape == (48, 48, 3)
+
+
+def test_any_branch_fallback_rescues_a_scene_the_home_branch_cannot_grasp():
+    """Collection scene 7 (seed 0): every home-branch grasp fails the lookahead; with the
+    fallback the expert flips the wrist and lifts the target."""
+    from dexgrasp.sim.cli import _make_env
+    from dexgrasp.sim.expert import ExpertConfig, rollout
+
+    env = _make_env("train", 32)
+    seed = scene_seed_for(0, "train", 7)
+    strict = rollout(env, seed, record=False)
+    rescued = rollout(env, seed, record=False, config=ExpertConfig(any_branch_fallback=True))
+    env.close()
+    assert not strict.success
+    assert rescued.success

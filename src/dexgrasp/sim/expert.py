@@ -24,7 +24,7 @@ caller executes through ``env.step``. Timing follows the paper's about 3.5 s per
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import mujoco
 import numpy as np
@@ -101,6 +101,10 @@ class ExpertConfig:
     # the choice follows the object's orientation, not small cost differences.
     off_canonical_cost: float = 1.0
     lookahead: int = 10  # grasps tried in simulation before executing one (0: none)
+    # When no grasp on the home wrist branch passes the lookahead, plan again with the wrist
+    # free to flip. Off for demonstrations (they should stay on one branch); on for the
+    # runtime's expert controller, which only needs the grasp to work.
+    any_branch_fallback: bool = False
     lift_check: float = 0.12  # lookahead success: target risen by this much (m) ...
     verify_steps: int = 20  # ... and still held this many control steps later
     # One wrist branch and a settled elbow swivel: demonstrations a policy can learn from.
@@ -406,8 +410,27 @@ class ScriptedExpert:
 
         With ``config.lookahead`` the best few feasible grasps are tried in a physics-only
         simulation from the current state (deterministic, so it predicts the real outcome)
-        and the first that lifts the object is returned; otherwise the best by cost.
+        and the first that lifts the object is returned; otherwise the best by cost. With
+        ``config.any_branch_fallback`` a failed lookahead is repeated with the wrist free to
+        flip (``IKConfig.wrist_pitch_min=None``).
         """
+        actions = self._plan(data, target_body)
+        if self.predicted_success is False and self.config.any_branch_fallback:
+            branch_ik, first = self.ik, (actions, self.last_grasp, self.last_simulated)
+            self.ik = ArmIK(self.model, config=replace(self.config.ik, wrist_pitch_min=None))
+            try:
+                retry = self._plan(data, target_body)
+            except PlanningError:
+                retry = None
+            finally:
+                self.ik = branch_ik
+            if retry is not None and self.predicted_success:
+                return retry
+            actions, self.last_grasp, self.last_simulated = first
+            self.predicted_success = False
+        return actions
+
+    def _plan(self, data: mujoco.MjData, target_body: int) -> np.ndarray:
         grasps = self.ranked(data, target_body)
         self.last_simulated = 0
         self.predicted_success = None
