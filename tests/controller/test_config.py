@@ -14,7 +14,8 @@ def test_presets_build_and_derived_sizes():
     assert paper.n_obs_tokens == 2739 and paper.n_cond_tokens == 2740
     assert (paper.horizon, paper.n_action_steps, paper.num_inference_steps) == (64, 6, 16)
     small = ControllerConfig.preset("small")
-    assert small.image_size == 224 and small.head_encoder.kind == "conv"
+    assert small.image_size == 112 and small.head_encoder.kind == "conv"
+    assert small.prediction_type == "sample" and TrainConfig.preset("small").ema
 
 
 @pytest.mark.parametrize(
