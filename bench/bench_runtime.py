@@ -10,6 +10,7 @@ object in successful runs, and wrong picks (non-target objects lifted).
 
     python bench/bench_runtime.py                       # 40 + 3 x 10 runs, ~10 min on 2 cores
     python bench/bench_runtime.py --runs 5 --other-runs 2   # quick look
+    python bench/bench_runtime.py --other-runs 0 --perception-scenes 0 --expert-verify-steps 70
 Also measures the weights-free perception (GrabCut, flow tracker) against ground truth on
 simulated grasps. Writes bench/results/runtime.json.
 """

@@ -96,9 +96,14 @@ def test_clear_the_table_end_to_end(tmp_path, env_kwargs):
     )
     assert all(v["accuracy"] == 1.0 for v in summary["accuracy"].values()), summary["accuracy"]
     assert summary["wrong_picks"] == []
-    for name in result.picked:
-        assert summary["object_status"][name] == "placed"
-    assert result.completed == summary["gt_success"]
+    # Only the place motion puts objects in the drop zone; a picked object can still slip out
+    # of the hand on the way (how often: bench/bench_runtime.py, docs/runtime.md).
+    placed = {n for n, s in summary["object_status"].items() if s == "placed"}
+    assert placed and placed <= set(result.picked), (placed, result.picked)
+    status = summary["object_status"]
+    assert summary["gt_success"] == all(status[n] == "placed" for n in summary["expected_targets"])
+    if result.completed:  # the oracle declares completion only with nothing left on the table
+        assert "on_table" not in status.values(), status
     assert not (out / "video.mp4").exists()
     assert len(list((out / "planner").glob("*.png"))) >= 4
     saved = json.loads((out / "summary.json").read_text())

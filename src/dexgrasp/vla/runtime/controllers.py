@@ -12,6 +12,21 @@ from dexgrasp.constants import OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.vla.runtime.protocols import ControllerError
 
 
+def runtime_expert_config() -> Any:
+    """The expert as a runtime controller differs from the one recording demonstrations:
+
+    - ``verify_steps=70``: the lookahead accepts a grasp only if the object is still held
+      70 control steps after the lift (20 for demonstrations). The runtime holds it up to
+      a second longer (until the planner's 1 Hz grasp check) and then swings it to the drop
+      zone; grasps that creep out of the hand within that time are rejected up front.
+    - ``any_branch_fallback=True``: when no grasp on the home wrist branch works, flip the
+      wrist (demonstrations stay on one branch so a policy can learn them).
+    """
+    from dexgrasp.sim.expert import ExpertConfig
+
+    return ExpertConfig(verify_steps=70, any_branch_fallback=True)
+
+
 class ExpertController:
     """:class:`~dexgrasp.vla.runtime.protocols.Controller` for simulation: the object whose
     ground-truth head-camera mask overlaps ``observation.mask`` most becomes the expert's
@@ -20,11 +35,11 @@ class ExpertController:
 
     needs_images = False
 
-    def __init__(self, robot: Any) -> None:
+    def __init__(self, robot: Any, config: Any = None) -> None:
         from dexgrasp.sim.expert import ScriptedExpert
 
         self.robot = robot
-        self.expert = ScriptedExpert(robot.model)
+        self.expert = ScriptedExpert(robot.model, config or runtime_expert_config())
         self.plan: np.ndarray | None = None
         self.target: str | None = None
         self._i = 0

@@ -22,6 +22,9 @@ from dexgrasp.vla.runtime.protocols import POSES, RobotError
 
 PLACE_RADIUS_M = 0.35  # xy distance from the drop zone within which objects count as placed
 ON_TABLE_MAX_LIFT_M = 0.03  # resting objects: lowest point at most this high above the table
+PLACE_CLEARANCE_M = 0.08  # the place swing ends with palm and held objects this far off the table
+RELAX_STEPS = 2  # control steps with the hand targets at its measured position before opening
+OPEN_STEPS = 10  # control steps to open the hand when releasing
 
 
 class SimRobot:
@@ -41,9 +44,10 @@ class SimRobot:
         if self.env.model is None:
             raise RobotError("reset the environment before wrapping it in SimRobot")
         self._mj, self._robot, self._layout = mujoco, robot, layout
-        # Scripted moves take move_steps control steps. The grip loosens the longer an object is
-        # carried, so shorter is better down to about 2.5 s: "clear the table", 40 runs:
-        # 140 steps 57.5%, 80 steps 75.0%, 50 steps 87.5%, 35 steps 80.0%.
+        # Scripted moves take move_steps control steps. Some expert grasps creep out of the hand
+        # after 1-2 s however the arm moves (docs/runtime.md), so the swing is short, but not
+        # abrupt: "clear the table", 40 runs: 140 steps 57.5%, 80 steps 75.0%, 50 steps 87.5%,
+        # 35 steps 80.0%.
         self.move_steps = move_steps
         self.frame_every = frame_every
         self.frame_hook: Callable[[SimRobot], None] | None = None
@@ -140,9 +144,10 @@ class SimRobot:
         """Scripted motion to "home" (joint-space, to the home pose) or "place".
 
         "place" swings the arm about its base joint, keeping every other joint and the hand
-        as they are (a grasped object stays at its lifted height and the grip is not
+        targets as they are (a grasped object stays at its lifted height and the grip is not
         disturbed by wrist motion), to the azimuth of the drop zone beside the table, or
-        further until the hand is clear of the table top.
+        further until the palm and every object in the hand are ``PLACE_CLEARANCE_M`` clear
+        of the table top.
         """
         if pose not in POSES:
             raise ValueError(f"pose must be one of {POSES}, got {pose!r}")
@@ -151,27 +156,58 @@ class SimRobot:
             target[:ARM_DIM] = self._robot.HOME_QPOS[:ARM_DIM]
             self._interpolate(target, self.move_steps)
             return
-        palm = self.data.site(self._robot.PALM_SITE).xpos
-        base = np.asarray(self._layout.ROBOT_BASE_POS[:2])
-        r = float(np.linalg.norm(palm[:2] - base))
-        az_hand = float(np.arctan2(palm[1] - base[1], palm[0] - base[0]))
-        drop = np.asarray(self._layout.PLACE_POS[:2]) - base
-        az = float(np.arctan2(drop[1], drop[0]))
-        # Turn further (towards the robot's right/back) until the hand is off the table.
-        while az > -2.2 and self._on_table_xy(base + r * np.array([np.cos(az), np.sin(az)]), 0.08):
-            az -= 0.1
+        az, az_hand = self._place_azimuth()
         target[0] = np.clip(target[0] + (az - az_hand), *self._limits[0])
         self._interpolate(target, self.move_steps)
 
+    def _place_azimuth(self) -> tuple[float, float]:
+        """(azimuth to swing the palm to, its azimuth now) about the base joint, radians.
+
+        Starts at the drop zone's azimuth and turns further (towards the robot's right/back,
+        at most to -2.2 rad) until the palm and the held objects, each swung about the base
+        at its own radius, are clear of the table top by ``PLACE_CLEARANCE_M``: an object
+        hanging off the palm's side must not be let go of above the table's edge.
+        """
+        base = np.asarray(self._layout.ROBOT_BASE_POS[:2])
+        palm = np.asarray(self.data.site(self._robot.PALM_SITE).xpos[:2])
+        points = [palm] + [
+            np.asarray(self.data.xpos[o.body_id][:2])
+            for o in self.env.scene.objects
+            if not o.removed and self._touching_robot(o.body_id)
+        ]
+        rel = np.array(points) - base
+        radius, angle = np.linalg.norm(rel, axis=1), np.arctan2(rel[:, 1], rel[:, 0])
+        az_hand = float(angle[0])
+        drop = np.asarray(self._layout.PLACE_POS[:2]) - base
+        az = float(np.arctan2(drop[1], drop[0]))
+
+        def clear(a: float) -> bool:
+            turned = angle + (a - az_hand)
+            xy = base + radius[:, None] * np.stack([np.cos(turned), np.sin(turned)], axis=1)
+            return not any(self._on_table_xy(p, PLACE_CLEARANCE_M) for p in xy)
+
+        while az > -2.2 and not clear(az):
+            az -= 0.1
+        return az, az_hand
+
     def release(self) -> None:
-        # Objects the hand lets go of clear of the table count as placed wherever they land.
+        """Relax the grip, open the hand, let the object drop, tidy up.
+
+        Objects the hand lets go of clear of the table count as placed wherever they land."""
         for o in self.env.scene.objects:
             clear = not self._on_table_xy(self.data.xpos[o.body_id][:2], 0.02)
             if not o.removed and clear and self._touching_robot(o.body_id):
                 self._released.add(o.name)
+        # Relax the grip first: hand targets at the measured joint positions take the squeeze
+        # off every finger at once. Opening straight from the squeezing targets lets the
+        # thumb's servo keep pushing after the fingers have let go, which flicks the object
+        # sideways, up to 0.7 m/s, possibly back onto the table.
         target = self.data.ctrl[:ACTION_DIM].copy()
+        target[ARM_DIM:] = self.data.qpos[self._qadr[ARM_DIM:]]
+        for _ in range(RELAX_STEPS):
+            self.send_action(target)
         target[ARM_DIM:] = self._robot.HAND_OPEN
-        self._interpolate(target, 10)
+        self._interpolate(target, OPEN_STEPS)
         for _ in range(15):  # let the object drop
             self.send_action(target)
         self.tidy()
