@@ -133,3 +133,19 @@ def test_many_contacts_per_link_keeps_nearest_to_mean():
     pts = np.array([[0.0, 0, 0], [0.09, 0.09, 0.09], [0.01, 0, 0], [-0.01, 0, 0]])
     blocks = t.contact_blocks({"rh_palm": pts})
     assert len(blocks) == 2 and all(np.abs(b[1]).max() < 0.02 for b in blocks)
+
+
+def test_default_ranges_cover_every_training_grasp():
+    """Min/max ranges (the default): no training grasp is clipped, so a round trip moves each
+    dimension by at most half a bin; 1st/99th percentiles clip the extremes."""
+    t = DexterTokenizer.offline().fit(GRASPS, POINTS)
+    back = t.bins_to_grasp(t.grasp_to_bins(GRASPS))
+    half_bin = (t.q_high - t.q_low) / t.n_action_bins / 2
+    assert np.all(np.abs(back - GRASPS) <= half_bin + 1e-9)
+    q = DexterTokenizer.offline().fit(GRASPS, POINTS, quantiles=(0.01, 0.99))
+    back_q = q.bins_to_grasp(q.grasp_to_bins(GRASPS))
+    assert np.abs(back_q - GRASPS).max() > (q.q_high - q.q_low).max() / q.n_action_bins
+    wide = DexterTokenizer.offline().fit(GRASPS, POINTS, grasp_margin=0.1)
+    np.testing.assert_allclose(wide.q_high - wide.q_low, 1.2 * (t.q_high - t.q_low))
+    with pytest.raises(ValueError, match="quantiles"):
+        DexterTokenizer.offline().fit(GRASPS, POINTS, quantiles=(0.5, 0.5))

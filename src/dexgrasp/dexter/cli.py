@@ -146,7 +146,7 @@ def _train(args: argparse.Namespace) -> int:
         model.train()
     else:
         model = DexterModel.build(DexterConfig.preset(args.config, **overrides))
-        fit_tokenizer(model.tokenizer, samples)
+        fit_tokenizer(model.tokenizer, samples, model.config)
     steps = args.steps or (3000 if args.config == "tiny" else 100_000)
     cfg = TrainConfig(
         output_dir=str(out),

@@ -49,6 +49,8 @@ class DexterConfig:
         point_encoder: grouped-point tokenizer sizes.
         projector_hidden: hidden width of the 2-layer MLP projector (0: the LLM width).
         n_pos_bins / n_action_bins: token bins (paper: 256 / 256).
+        grasp_quantiles / grasp_margin: how the action-bin ranges are fitted on training grasps
+            (``DexterTokenizer.fit``); (0, 1) = min and max.
         max_contacts_per_link: contact blocks per link in one answer.
         action_only: no contact reasoning (the "w/o ER" ablation).
         attn_implementation: transformers attention backend ("sdpa" or "eager").
@@ -62,11 +64,24 @@ class DexterConfig:
     projector_hidden: int = 0
     n_pos_bins: int = 256
     n_action_bins: int = 256
+    grasp_quantiles: tuple[float, float] = (0.0, 1.0)
+    grasp_margin: float = 0.0
     max_contacts_per_link: int = 1
     action_only: bool = False
     attn_implementation: str = "sdpa"
 
     def __post_init__(self) -> None:
+        self.grasp_quantiles = tuple(self.grasp_quantiles)  # type: ignore[assignment]
+        if not (
+            len(self.grasp_quantiles) == 2
+            and 0 <= self.grasp_quantiles[0] < self.grasp_quantiles[1] <= 1
+        ):
+            raise ValueError(
+                f"DexterConfig.grasp_quantiles must be (low, high) with 0 <= low < high <= 1, "
+                f"got {self.grasp_quantiles}"
+            )
+        if self.grasp_margin < 0:
+            raise ValueError(f"DexterConfig.grasp_margin must be >= 0, got {self.grasp_margin}")
         if isinstance(self.point_encoder, dict):
             self.point_encoder = PointEncoderConfig(**self.point_encoder)
         if self.llm_init not in LLM_INITS:

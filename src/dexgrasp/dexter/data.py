@@ -72,9 +72,15 @@ def contact_points(samples: Sequence[GraspSample]) -> np.ndarray:
     return np.concatenate(pts) if pts else np.zeros((0, 3))
 
 
-def fit_tokenizer(tokenizer: DexterTokenizer, samples: Sequence[GraspSample]) -> None:
-    """Fit grasp quantiles and contact bounds on training samples."""
-    tokenizer.fit(np.stack([s.grasp for s in samples]), contact_points(samples))
+def fit_tokenizer(
+    tokenizer: DexterTokenizer, samples: Sequence[GraspSample], config: Any = None
+) -> None:
+    """Fit grasp ranges and contact bounds on training samples (ranges as ``config`` says:
+    ``DexterConfig.grasp_quantiles`` / ``grasp_margin``; the tokenizer's defaults without)."""
+    kw = {}
+    if config is not None:
+        kw = {"quantiles": config.grasp_quantiles, "grasp_margin": config.grasp_margin}
+    tokenizer.fit(np.stack([s.grasp for s in samples]), contact_points(samples), **kw)
 
 
 def load_grasp_data(

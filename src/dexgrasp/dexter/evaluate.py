@@ -82,8 +82,18 @@ def _instruction(record: Any) -> str:
     raise ValueError(f"test record of {record.object_id} has no instruction")
 
 
-def steering_contacts(contacts: Mapping[str, np.ndarray], k: int) -> list[tuple[str, np.ndarray]]:
-    """The first ``k`` ground-truth contacts in hand-link order (one position per link)."""
+def steering_contacts(
+    contacts: Mapping[str, np.ndarray], k: int, tokenizer: Any = None
+) -> list[tuple[str, np.ndarray]]:
+    """The first ``k`` ground-truth contacts in hand-link order, one position per link.
+
+    With ``tokenizer`` the position is the one training answers carry
+    (``DexterTokenizer.contact_blocks``: the point nearest the link's mean); without, the
+    link's first point.
+    """
+    if tokenizer is not None:
+        blocks = tokenizer.contact_blocks({k_: v for k_, v in contacts.items() if len(v)})
+        return [(link, pos) for link, pos in blocks if pos is not None][:k]
     out = []
     for link in LINK_NAMES:
         pts = np.asarray(contacts.get(link, np.zeros((0, 3)))).reshape(-1, 3)
@@ -147,7 +157,7 @@ def evaluate(
     n_total = 0
     t0 = time.perf_counter()
     for j, rec in enumerate(tqdm(records, desc="generate", disable=not progress)):
-        given = steering_contacts(rec.contacts, cfg.steer_links)
+        given = steering_contacts(rec.contacts, cfg.steer_links, net.tokenizer)
         outs = generate_grasps(
             net,
             points[rec.object_id],

@@ -3,7 +3,7 @@
 Example::
 
     model = DexterModel.build(DexterConfig.preset("tiny"))
-    fit_tokenizer(model.tokenizer, samples)
+    fit_tokenizer(model.tokenizer, samples, model.config)
     summary = train(model, objects, samples, TrainConfig(output_dir="runs/dexter", steps=2000))
 
 The output directory holds the model (``config.json``, ``model.safetensors``, ``tokenizer/``),
