@@ -94,3 +94,23 @@ def test_parse_contact_arg():
     assert parse_contact_arg("rh_palm") == ("rh_palm", None)
     with pytest.raises(ValueError, match="three numbers"):
         parse_contact_arg("rh_palm@1,2")
+
+
+def test_require_positions_gives_every_contact_a_position(model, data):
+    pts = data[0]["obj0"]
+    out = generate_grasps(
+        model, pts, "grasp object 0", n=24, temperature=1.5, top_p=1.0, seed=3,
+        require_positions=True,
+    )  # fmt: skip
+    assert all(o.ok for o in out)
+    links = sum(len(o.contact_links) for o in out)
+    with_pos = sum(len(v) for o in out for v in o.contacts.values())
+    assert links > 0 and with_pos == links  # no link-only block
+    free = generate_grasps(model, pts, "grasp object 0", n=24, temperature=1.5, top_p=1.0, seed=3)
+    assert sum(len(v) for o in free for v in o.contacts.values()) < sum(
+        len(o.contact_links) for o in free
+    )  # without the switch a random model writes link-only blocks too
+    with pytest.raises(ValueError, match="require_positions"):
+        generate_grasps(
+            model, pts, "x", n=1, contacts=[("rh_ffdistal", None)], require_positions=True
+        )

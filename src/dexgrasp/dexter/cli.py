@@ -58,6 +58,8 @@ def register(top, groups) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--unconstrained", action="store_true", help="disable grammar constraints")
+    p.add_argument("--require-positions", action="store_true",
+                   help="every contact block carries a position (no link-only blocks)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_generate)
@@ -85,6 +87,8 @@ def register(top, groups) -> None:
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma list")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--require-positions", action="store_true",
+                   help="every contact block carries a position (no link-only blocks)")  # fmt: skip
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -185,6 +189,7 @@ def _generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         constrained=not args.unconstrained,
         seed=args.seed,
+        require_positions=args.require_positions,
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +239,7 @@ def _eval(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_p=args.top_p,
         seed=args.seed,
+        require_positions=args.require_positions,
     )
     specs = args.model or ["runs/dexter"]
     models = dict(s.split("=", 1) if "=" in s else (Path(s).name, s) for s in specs)

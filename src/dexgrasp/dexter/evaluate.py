@@ -48,6 +48,7 @@ class EvalConfig:
         metrics: metric names of :mod:`dexgrasp.grasps.metrics.evaluate`.
         temperature, top_p: sampling.
         constrained: grammar-constrained decoding.
+        require_positions: the grammar makes every contact block carry a position.
         seed: sampling seed.
     """
 
@@ -58,6 +59,7 @@ class EvalConfig:
     temperature: float = 1.0
     top_p: float = 0.9
     constrained: bool = True
+    require_positions: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -167,6 +169,7 @@ def evaluate(
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             constrained=cfg.constrained,
+            require_positions=cfg.require_positions,
             seed=cfg.seed + j,
         )
         n_total += len(outs)

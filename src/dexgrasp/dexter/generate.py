@@ -163,6 +163,7 @@ def generate_grasps(
     batching: str = "shared",
     meta_prompt: str | None = None,
     seed: int | None = None,
+    require_positions: bool = False,
 ) -> list[GeneratedGrasp]:
     """Sample ``n`` grasps for one object.
 
@@ -179,6 +180,8 @@ def generate_grasps(
             (prefill and decode each sample alone; the baseline for the speed-up).
         meta_prompt: override the meta-prompt (default: the first of the pool).
         seed: seeds the sampler.
+        require_positions: every contact block the model writes carries a position
+            (``GraspGrammar``); steering contacts must then all have positions.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -191,10 +194,13 @@ def generate_grasps(
         raise ValueError(f"points must have shape (N, 3), got {tuple(pts.shape)}")
     meta = meta_prompt or prompts.pick_meta_prompt(model.config.action_only)
     prompt_ids = tok.encode_prompt(instruction, model.num_point_tokens, meta)
+    if require_positions and any(c[1] is None for c in contacts or ()):
+        raise ValueError("require_positions=True: every steering contact needs a position")
     forced = _steering_ids(model, contacts)
     grammar = GraspGrammar(
-        tok, model.llm.get_input_embeddings().num_embeddings, model.config.action_only, model.device
-    )
+        tok, model.llm.get_input_embeddings().num_embeddings, model.config.action_only,
+        model.device, require_positions=require_positions,
+    )  # fmt: skip
     gen = None
     if seed is not None:
         gen = torch.Generator(device=model.device).manual_seed(seed)

@@ -28,6 +28,9 @@ class GraspGrammar:
         vocab_size: width of the logits (may exceed the tokenizer's size).
         action_only: answers have no contact block.
         device: where masks live.
+        require_positions: every link token must be followed by a position (no link-only
+            blocks). Models trained with position dropout put little probability on any one
+            position bin, so below temperature 1 they otherwise write link-only blocks.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class GraspGrammar:
         vocab_size: int,
         action_only: bool = False,
         device: torch.device | str = "cpu",
+        require_positions: bool = False,
     ) -> None:
         t = tokenizer
         self.tokenizer, self.action_only = t, action_only
@@ -48,6 +52,8 @@ class GraspGrammar:
         for s in (LINK, AFTER_LINK):
             table[s, self.link_ids] = True
             table[s, t.contact_end_id] = True
+        if require_positions:
+            table[AFTER_LINK] = False
         table[AFTER_LINK, pos] = True
         table[POS_Y, pos] = table[POS_Z, pos] = True
         table[ACT_START, t.action_start_id] = True
