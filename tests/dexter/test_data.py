@@ -80,3 +80,28 @@ def test_records_are_validated(data):
     objects, samples = data
     with pytest.raises(KeyError, match="unknown objects"):
         DexterDataset({}, samples, None, 4)
+
+
+def test_steering_shaped_answers_move_contacts_to_the_front(model, data):
+    """With steer_prob=1 each answer starts with 1-5 of its links (hand order among them),
+    then the others in hand order; the same links and the same grasp tokens as usual."""
+    tok = model.tokenizer
+    links = tok.link_ids.tolist()
+    plain = _ds(model, data, contact_dropout=0.0)
+    steered = _ds(model, data, contact_dropout=0.0, steer_prob=1.0)
+    n_reordered = 0
+    for i in range(len(plain)):
+        a, b = plain[i]["input_ids"].tolist(), steered[i]["input_ids"].tolist()
+        la, lb = [t for t in a if t in links], [t for t in b if t in links]
+        assert sorted(la) == sorted(lb) and la == sorted(la, key=links.index)
+        k = next(
+            (j for j in range(1, len(lb)) if links.index(lb[j]) < links.index(lb[j - 1])), len(lb)
+        )
+        assert lb[:k] == sorted(lb[:k], key=links.index) and lb[k:] == sorted(
+            lb[k:], key=links.index
+        )
+        n_reordered += la != lb
+        assert a[a.index(tok.action_start_id) :] == b[b.index(tok.action_start_id) :]
+    assert n_reordered > 0
+    with pytest.raises(ValueError, match="steer_prob"):
+        _ds(model, data, steer_prob=1.5)

@@ -114,6 +114,9 @@ class DexterDataset(torch.utils.data.Dataset):
         samples: grasp samples.
         tokenizer: fitted tokenizer.
         n_point_tokens: M, placeholders in the prompt.
+        steer_prob: probability of moving 1-5 random contact blocks to the front of the
+            answer (the shape of a steered answer, whose given contacts are a forced prefix
+            in hand order); 0 keeps every answer in hand order.
         contact_dropout: probability of dropping every contact position of a sample
             (link tokens stay).
         action_only: no contact block in the answer.
@@ -132,9 +135,12 @@ class DexterDataset(torch.utils.data.Dataset):
         action_only: bool = False,
         train: bool = True,
         seed: int = 0,
+        steer_prob: float = 0.0,
     ) -> None:
         if not 0.0 <= contact_dropout <= 1.0:
             raise ValueError(f"contact_dropout must be in [0, 1], got {contact_dropout}")
+        if not 0.0 <= steer_prob <= 1.0:
+            raise ValueError(f"steer_prob must be in [0, 1], got {steer_prob}")
         missing = sorted({s.object_id for s in samples} - set(objects))
         if missing:
             raise KeyError(f"samples refer to unknown objects {missing[:5]}")
@@ -145,6 +151,7 @@ class DexterDataset(torch.utils.data.Dataset):
         self.tokenizer = tokenizer
         self.n_point_tokens = n_point_tokens
         self.contact_dropout = contact_dropout
+        self.steer_prob = steer_prob
         self.action_only = action_only
         self.train = train
         self.seed = seed
@@ -160,7 +167,11 @@ class DexterDataset(torch.utils.data.Dataset):
         meta = prompts.pick_meta_prompt(self.action_only, rng)
         drop = bool(rng and rng.random() < self.contact_dropout)
         prompt = self.tokenizer.encode_prompt(instruction, self.n_point_tokens, meta)
-        answer = self.tokenizer.encode_answer(s.contacts, s.grasp, drop, self.action_only)
+        front: list[str] = []
+        links = [k for k, v in s.contacts.items() if len(v)]
+        if rng and links and not self.action_only and rng.random() < self.steer_prob:
+            front = rng.sample(links, rng.randint(1, min(5, len(links))))
+        answer = self.tokenizer.encode_answer(s.contacts, s.grasp, drop, self.action_only, front)
         return {
             "input_ids": torch.tensor(prompt + answer),
             "labels": torch.tensor([IGNORE_INDEX] * len(prompt) + answer),

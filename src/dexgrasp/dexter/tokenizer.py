@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,6 +395,7 @@ class DexterTokenizer:
         grasp: np.ndarray,
         drop_positions: bool = False,
         action_only: bool = False,
+        front: Sequence[str] = (),
     ) -> list[int]:
         """Assistant answer token ids, ending with ``<|im_end|>``.
 
@@ -402,13 +404,21 @@ class DexterTokenizer:
             grasp: (28,) grasp vector.
             drop_positions: keep link tokens, drop their position tokens (contact dropout).
             action_only: no contact block (the "without embodied reasoning" ablation).
+            front: links whose blocks come first (hand order among themselves), then the
+                rest in hand order: the shape of a steered answer, whose given contacts are
+                a forced prefix.
         """
         grasp = np.asarray(grasp, dtype=np.float64)
         if grasp.shape != (GRASP_DIM,):
             raise ValueError(f"grasp must have shape ({GRASP_DIM},), got {grasp.shape}")
         ids: list[int] = []
         if not action_only:
-            ids += self.encode_contacts(self.contact_blocks(contacts), drop_positions)
+            blocks = self.contact_blocks(contacts)
+            if front:
+                blocks = [b for b in blocks if b[0] in front] + [
+                    b for b in blocks if b[0] not in front
+                ]
+            ids += self.encode_contacts(blocks, drop_positions)
             ids.append(self.contact_end_id)
         ids.append(self.action_start_id)
         ids += [int(i) for i in self.action_ids[self.grasp_to_bins(grasp)]]

@@ -43,6 +43,8 @@ class TrainConfig:
         warmup_steps: linear warm-up, then cosine decay to 0.
         grad_clip: max gradient norm.
         contact_dropout: probability of dropping a sample's contact positions.
+        steer_prob: probability of a steering-shaped answer (random contacts first), so that
+            steering with links late in hand order does not truncate the contact block.
         mixed_precision: "auto" (bf16 on GPU, fp32 on CPU), "bf16" or "no".
         gradient_checkpointing: recompute LLM activations in the backward pass.
         save_every: steps between checkpoints (and at the end).
@@ -62,6 +64,7 @@ class TrainConfig:
     warmup_steps: int = 1000
     grad_clip: float = 1.0
     contact_dropout: float = 0.5
+    steer_prob: float = 0.25
     mixed_precision: str = "auto"
     gradient_checkpointing: bool = False
     save_every: int = 1000
@@ -80,6 +83,8 @@ class TrainConfig:
             raise ValueError("TrainConfig.warmup_steps must be >= 0")
         if not 0.0 <= self.contact_dropout <= 1.0:
             raise ValueError("TrainConfig.contact_dropout must be in [0, 1]")
+        if not 0.0 <= self.steer_prob <= 1.0:
+            raise ValueError("TrainConfig.steer_prob must be in [0, 1]")
         if self.mixed_precision not in ("auto", "bf16", "no"):
             raise ValueError("TrainConfig.mixed_precision must be 'auto', 'bf16' or 'no'")
         if self.grad_clip <= 0:
@@ -127,6 +132,7 @@ def train(
         contact_dropout=config.contact_dropout,
         action_only=model.config.action_only,
         seed=config.seed,
+        steer_prob=config.steer_prob,
     )
     loader = torch.utils.data.DataLoader(
         dataset,
