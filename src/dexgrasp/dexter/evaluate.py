@@ -85,23 +85,12 @@ def _instruction(record: Any) -> str:
 
 
 def steering_contacts(
-    contacts: Mapping[str, np.ndarray], k: int, tokenizer: Any = None
+    contacts: Mapping[str, np.ndarray], k: int, tokenizer: Any
 ) -> list[tuple[str, np.ndarray]]:
-    """The first ``k`` ground-truth contacts in hand-link order, one position per link.
-
-    With ``tokenizer`` the position is the one training answers carry
-    (``DexterTokenizer.contact_blocks``: the point nearest the link's mean); without, the
-    link's first point.
-    """
-    if tokenizer is not None:
-        blocks = tokenizer.contact_blocks({k_: v for k_, v in contacts.items() if len(v)})
-        return [(link, pos) for link, pos in blocks if pos is not None][:k]
-    out = []
-    for link in LINK_NAMES:
-        pts = np.asarray(contacts.get(link, np.zeros((0, 3)))).reshape(-1, 3)
-        if len(pts) and len(out) < k:
-            out.append((link, pts[0]))
-    return out
+    """The first ``k`` ground-truth contacts in hand-link order, one position per link: the
+    one training answers carry (``DexterTokenizer.contact_blocks``, nearest the link's mean)."""
+    blocks = tokenizer.contact_blocks({name: v for name, v in contacts.items() if len(v)})
+    return [(link, pos) for link, pos in blocks if pos is not None][:k]
 
 
 def _load_model(model: Any, device: str):

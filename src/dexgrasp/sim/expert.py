@@ -155,6 +155,7 @@ class ScriptedExpert:
         self.model = model
         self.config = config or ExpertConfig()
         self.ik = ArmIK(model, config=self.config.ik)
+        self._ik_any_branch: ArmIK | None = None  # built on the first fallback
         # A copy with contact margins on the robot's geoms measures clearance, not only
         # penetration, in the kinematic collision checks.
         self._check_model = copy.deepcopy(model)
@@ -417,7 +418,10 @@ class ScriptedExpert:
         actions = self._plan(data, target_body)
         if self.predicted_success is False and self.config.any_branch_fallback:
             branch_ik, first = self.ik, (actions, self.last_grasp, self.last_simulated)
-            self.ik = ArmIK(self.model, config=replace(self.config.ik, wrist_pitch_min=None))
+            if self._ik_any_branch is None:
+                free = replace(self.config.ik, wrist_pitch_min=None)
+                self._ik_any_branch = ArmIK(self.model, config=free)
+            self.ik = self._ik_any_branch
             try:
                 retry = self._plan(data, target_body)
             except PlanningError:

@@ -189,7 +189,7 @@ def _eval(args: argparse.Namespace) -> int:
         k: getattr(args, k) for k in ("background", "lighting", "room") if getattr(args, k)
     }
     kwargs = {"max_steps": args.max_steps} if args.max_steps else {}
-    threads = args.threads or (1 if args.workers > 1 else max(1, os.cpu_count() or 1))
+    threads = args.threads or (1 if args.workers > 1 else None)
     result = evaluate_checkpoint(
         ckpt, workers=args.workers, device=args.device, threads=threads, split=args.split,
         episodes=args.episodes, seed=EVAL_SEED_BASE if args.seed is None else args.seed,

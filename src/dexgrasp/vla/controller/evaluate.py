@@ -125,12 +125,15 @@ def evaluate_controller(
 
 
 def _eval_shard(job: dict[str, Any]) -> EvalResult:
-    """One worker process: load the checkpoint, evaluate a contiguous range of scene seeds."""
-    torch.set_num_threads(job.pop("threads"))
+    """Load the checkpoint and evaluate a contiguous range of scene seeds (one process)."""
     from dexgrasp.vla.controller.modeling import DexGraspVLAController
 
+    job = dict(job)
+    threads = job.pop("threads")
+    if threads:
+        torch.set_num_threads(threads)
     policy = DexGraspVLAController.from_pretrained(job.pop("ckpt"), device=job.pop("device"))
-    return evaluate_controller(policy, progress=False, **job)
+    return evaluate_controller(policy, **job)
 
 
 def merge_results(parts: list[EvalResult]) -> EvalResult:
@@ -165,7 +168,7 @@ def evaluate_checkpoint(
     ckpt: str | Path,
     workers: int = 1,
     device: str = "cpu",
-    threads: int = 1,
+    threads: int | None = None,
     split: str = "train",
     episodes: int = 100,
     seed: int = EVAL_SEED_BASE,
@@ -175,7 +178,8 @@ def evaluate_checkpoint(
     """``evaluate_controller`` on ``workers`` processes, each on a contiguous seed range.
 
     Every episode seeds its own diffusion noise with its scene seed, so the result does not
-    depend on the number of workers.
+    depend on the number of workers. ``threads``: torch threads per process (None: torch's
+    default, which oversubscribes the cores when ``workers > 1``).
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -186,16 +190,11 @@ def evaluate_checkpoint(
     bounds = np.linspace(0, episodes, workers + 1).round().astype(int)
     jobs = [
         {"ckpt": str(ckpt), "device": device, "threads": threads, "split": split,
-         "episodes": int(b - a), "seed": seed + int(a), **kwargs}
+         "episodes": int(b - a), "seed": seed + int(a), "progress": False, **kwargs}
         for a, b in zip(bounds[:-1], bounds[1:])
     ]  # fmt: skip
     if workers == 1:
-        job = jobs[0]
-        torch.set_num_threads(job.pop("threads"))
-        from dexgrasp.vla.controller.modeling import DexGraspVLAController
-
-        policy = DexGraspVLAController.from_pretrained(job.pop("ckpt"), device=job.pop("device"))
-        return evaluate_controller(policy, progress=progress, **job)
+        return _eval_shard({**jobs[0], "progress": progress})
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         parts = list(pool.map(_eval_shard, jobs))
     return merge_results(parts)
