@@ -89,8 +89,10 @@ def test_any_branch_fallback_rescues_a_scene_the_home_branch_cannot_grasp():
 
     env = _make_env("train", 32)
     seed = scene_seed_for(0, "train", 7)
-    strict = rollout(env, seed, record=False)
-    rescued = rollout(env, seed, record=False, config=ExpertConfig(any_branch_fallback=True))
+    strict = rollout(env, seed, record=False, config=ExpertConfig(aim_rest=False))
+    rescued = rollout(
+        env, seed, record=False, config=ExpertConfig(aim_rest=False, any_branch_fallback=True)
+    )
     env.close()
     assert not strict.success
     assert rescued.success

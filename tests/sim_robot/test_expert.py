@@ -132,3 +132,37 @@ def test_top_grasps_have_one_canonical_finger_direction(box_pos):
     best = expert.choose(d, m.body("box").id)
     assert best.canonical
     assert best.q_grasp[5] >= ExpertConfig().ik.wrist_pitch_min
+
+
+def test_aimed_rest_posture_gives_canonical_top_grasps_one_wrist_roll_branch():
+    """With the IK rest posture aimed at the grasp (and its wrist roll on the canonical
+    branch), every feasible canonical top grasp ends with the wrist roll on the same side,
+    and the base turns towards the object: joints follow the scene, not the search."""
+    rolls, yaw_err = [], []
+    for box_pos in [(0.6, 0.05), (0.5, -0.15), (0.45, 0.2), (0.68, -0.05)]:
+        m, d = _scene(box_pos=box_pos, box_half=(0.03, 0.032, 0.03))
+        expert = ScriptedExpert(m, ExpertConfig(aim_rest=True))
+        grasps = [g for g in expert.ranked(d, m.body("box").id) if g.kind != "side"]
+        for g in grasps:
+            if g.canonical:
+                rolls.append(g.q_grasp[6])
+                yaw_err.append(abs(g.q_grasp[0] - np.arctan2(g.pos[1], g.pos[0])))
+            assert g.rest is not None
+            np.testing.assert_allclose(g.rest, expert.aimed_rest(g.pre_pos, top=True))
+    assert len(rolls) >= 8
+    assert max(rolls) < -1.5, rolls
+    assert max(yaw_err) < 1.0, yaw_err
+
+
+def test_ik_rest_argument_only_changes_the_nullspace():
+    from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation
+
+    ik = ArmIK(robot.robot_model(), config=IKConfig(settle_iters=25))
+    target, rot = np.array([0.55, 0.1, layout.TABLE_TOP_Z + 0.2]), palm_rotation([0, 0, -1], [0, 1, 0])
+    rest = ik.rest.copy()
+    rest[0] = 0.9
+    a, b = ik.solve(target, rot), ik.solve(target, rot, q_init=rest, rest=rest)
+    assert a.success and b.success
+    np.testing.assert_allclose(ik.forward(a.qpos)[0], ik.forward(b.qpos)[0], atol=5e-3)
+    assert abs(b.qpos[0] - 0.9) < abs(a.qpos[0] - 0.9)  # pulled towards the given rest
+    np.testing.assert_array_equal(ik.rest, robot.IK_REST_ARM)  # the solver's own rest unchanged

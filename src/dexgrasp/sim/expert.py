@@ -100,6 +100,17 @@ class ExpertConfig:
     # towards the robot's left of the radial direction) and the other costs this much, so
     # the choice follows the object's orientation, not small cost differences.
     off_canonical_cost: float = 1.0
+    # Solve each grasp's IK from, and pull it towards, the rest posture with the base turned
+    # towards the pre-grasp (instead of from the current joints and a straight-ahead rest):
+    # the arm's redundant joints then depend on where the object is, not on the search path.
+    aim_rest: bool = True
+    # ... and for top grasps with the wrist roll (arm_joint7) here: the canonical fingers-left
+    # half-circle of finger directions is exactly the range this wrist-roll branch reaches
+    # (forearm roll from +2.8 to 0 rad); from the straight rest (0) some solves left it.
+    top_rest_wrist_roll: float = -2.3
+    # When no grasp with the aimed rest posture passes the lookahead, plan again without it
+    # (from the current joints and the straight rest): a few more scenes, off the main posture.
+    posture_fallback: bool = True
     lookahead: int = 10  # grasps tried in simulation before executing one (0: none)
     # When no grasp on the home wrist branch passes the lookahead, plan again with the wrist
     # free to flip. Off for demonstrations (they should stay on one branch); on for the
@@ -142,6 +153,7 @@ class Grasp:
     reject: str = ""  # why it is infeasible
     shallow: bool = False  # side grasp stopping short of the object (fallback variant)
     canonical: bool = True  # top grasp with the fingers the canonical way (see ExpertConfig)
+    rest: np.ndarray | None = None  # (7,) IK rest posture of this grasp (None: the solver's)
 
 
 class ScriptedExpert:
@@ -313,14 +325,30 @@ class ScriptedExpert:
             worst = min(worst, con.dist)
         return worst
 
+    def aimed_rest(self, target, top: bool = False) -> np.ndarray:
+        """(7,) the IK rest posture with the base joint turned towards ``target`` (3,); for a
+        top grasp (``top``) with the wrist roll at ``config.top_rest_wrist_roll``."""
+        rest = self.ik.rest.copy()
+        dx, dy = np.asarray(target[:2], dtype=float) - np.asarray(layout.ROBOT_BASE_POS[:2])
+        rest[0] = np.arctan2(dy, dx)
+        if top:
+            rest[-1] = self.config.top_rest_wrist_roll
+        return np.clip(rest, self.ik.lo, self.ik.hi)
+
     def _evaluate(self, g: Grasp, data: mujoco.MjData, target_body: int, q_now: np.ndarray) -> None:
         cfg = self.config
         pre = g.hand_pre
-        res_pre = solve_with_restarts(self.ik, g.pre_pos, g.rot, q_now[:ARM_DIM])
+        g.rest = rest = self.aimed_rest(g.pre_pos, g.kind != "side") if cfg.aim_rest else None
+        if rest is None:
+            res_pre = solve_with_restarts(self.ik, g.pre_pos, g.rot, q_now[:ARM_DIM])
+        else:
+            res_pre = solve_with_restarts(
+                self.ik, g.pre_pos, g.rot, rest, restarts=6, rest=rest, extra_seeds=(q_now[:ARM_DIM],)
+            )
         if not res_pre.success:
             g.reject = "ik pre-grasp"
             return
-        res = self.ik.solve(g.pos, g.rot, q_init=res_pre.qpos)
+        res = self.ik.solve(g.pos, g.rot, q_init=res_pre.qpos, rest=rest)
         if not res.success:
             g.reject = "ik grasp"
             return
@@ -411,27 +439,47 @@ class ScriptedExpert:
 
         With ``config.lookahead`` the best few feasible grasps are tried in a physics-only
         simulation from the current state (deterministic, so it predicts the real outcome)
-        and the first that lifts the object is returned; otherwise the best by cost. With
-        ``config.any_branch_fallback`` a failed lookahead is repeated with the wrist free to
-        flip (``IKConfig.wrist_pitch_min=None``).
+        and the first that lifts the object is returned; otherwise the best by cost. A failed
+        lookahead is repeated without the aimed rest posture (``config.posture_fallback``),
+        then with the wrist free to flip (``config.any_branch_fallback``,
+        ``IKConfig.wrist_pitch_min=None``).
         """
-        actions = self._plan(data, target_body)
-        if self.predicted_success is False and self.config.any_branch_fallback:
-            branch_ik, first = self.ik, (actions, self.last_grasp, self.last_simulated)
-            if self._ik_any_branch is None:
-                free = replace(self.config.ik, wrist_pitch_min=None)
-                self._ik_any_branch = ArmIK(self.model, config=free)
-            self.ik = self._ik_any_branch
+        cfg = self.config
+        retries = []
+        if cfg.aim_rest and cfg.posture_fallback:
+            retries.append(("aim_rest", False))
+        if cfg.any_branch_fallback:
+            retries.append(("ik", None))
+        try:
+            actions = self._plan(data, target_body)
+            first = (actions, self.last_grasp, self.last_simulated)
+        except PlanningError as err:
+            if not retries:
+                raise
+            first, self.predicted_success = err, False
+        for name, value in retries:
+            if self.predicted_success is not False:
+                break
+            saved_ik, saved_cfg = self.ik, self.config
+            if name == "ik":
+                if self._ik_any_branch is None:
+                    free = replace(self.config.ik, wrist_pitch_min=None)
+                    self._ik_any_branch = ArmIK(self.model, config=free)
+                self.ik = self._ik_any_branch
+            else:
+                self.config = replace(self.config, **{name: value})
             try:
                 retry = self._plan(data, target_body)
             except PlanningError:
                 retry = None
             finally:
-                self.ik = branch_ik
+                self.ik, self.config = saved_ik, saved_cfg
             if retry is not None and self.predicted_success:
                 return retry
-            actions, self.last_grasp, self.last_simulated = first
             self.predicted_success = False
+        if isinstance(first, PlanningError):
+            raise first
+        actions, self.last_grasp, self.last_simulated = first
         return actions
 
     def _plan(self, data: mujoco.MjData, target_body: int) -> np.ndarray:
@@ -463,7 +511,8 @@ class ScriptedExpert:
         # 2) straight-line approach, IK at every step (seeded by the previous solution)
         q_arm = g.q_pre
         for s in min_jerk(cfg.approach_steps):
-            q_arm = self.ik.solve(g.pre_pos + s * (g.pos - g.pre_pos), g.rot, q_init=q_arm).qpos
+            pos = g.pre_pos + s * (g.pos - g.pre_pos)
+            q_arm = self.ik.solve(pos, g.rot, q_init=q_arm, rest=g.rest).qpos
             steps.append(np.concatenate([q_arm, pre_hand]))
         # 3) close the hand (targets go past contact so the servos squeeze)
         for s in min_jerk(cfg.close_steps):
@@ -474,7 +523,7 @@ class ScriptedExpert:
         lift_n = max(1, int(n_lift * 0.8))
         for s in np.concatenate([min_jerk(lift_n), np.ones(n_lift - lift_n)]):
             pos = g.pos + np.array([0.0, 0.0, s * cfg.lift_height])
-            q_arm = self.ik.solve(pos, g.rot, q_init=q_arm).qpos
+            q_arm = self.ik.solve(pos, g.rot, q_init=q_arm, rest=g.rest).qpos
             steps.append(np.concatenate([q_arm, close_hand]))
         actions = np.asarray(steps, dtype=np.float32)
         lim = robot.joint_limits()

@@ -153,20 +153,23 @@ class ArmIK:
         rot: np.ndarray | None = None,
         q_init: np.ndarray | None = None,
         hand: np.ndarray | None = None,
+        rest: np.ndarray | None = None,
     ) -> IKResult:
         """Arm joints that place the palm site at ``pos`` (3,) with rotation ``rot`` (3, 3).
 
         ``rot=None`` solves for position only. ``q_init`` (7,) seeds the search (default: the
-        rest posture); ``hand`` (6,) sets the finger joints (they do not move the site).
+        rest posture); ``hand`` (6,) sets the finger joints (they do not move the site);
+        ``rest`` (7,) replaces the solver's rest posture (the nullspace pull) for this solve.
         """
         cfg = self.config
+        rest = self.rest if rest is None else np.asarray(rest, dtype=float).reshape(ARM_DIM)
         target = np.asarray(pos, dtype=float).reshape(3)
         if not np.all(np.isfinite(target)):
             raise ValueError(f"IK target position must be finite, got {target}")
         if rot is not None:
             rot = np.asarray(rot, dtype=float).reshape(3, 3)
         q = np.clip(
-            self.rest if q_init is None else np.asarray(q_init, dtype=float), self.lo, self.hi
+            rest if q_init is None else np.asarray(q_init, dtype=float), self.lo, self.hi
         )
         if hand is not None:
             robot.set_robot_qpos(self.model, self.data, np.concatenate([q, hand]))
@@ -199,7 +202,7 @@ class ArmIK:
             # Nullspace: drift towards the rest posture without disturbing the task.
             pinv = jac.T @ np.linalg.solve(jjt, np.eye(jac.shape[0]))
             null = np.eye(ARM_DIM) - pinv @ jac
-            dq += null @ (cfg.nullspace_gain * (self.rest - q))
+            dq += null @ (cfg.nullspace_gain * (rest - q))
             step = np.max(np.abs(dq))
             if step > cfg.max_step:
                 dq *= cfg.max_step / step
@@ -209,17 +212,29 @@ class ArmIK:
 
 
 def solve_with_restarts(
-    ik: ArmIK, pos, rot: np.ndarray | None, q_init: np.ndarray, restarts: int = 4, seed: int = 0
+    ik: ArmIK,
+    pos,
+    rot: np.ndarray | None,
+    q_init: np.ndarray,
+    restarts: int = 4,
+    seed: int = 0,
+    rest: np.ndarray | None = None,
+    extra_seeds: tuple[np.ndarray, ...] = (),
 ) -> IKResult:
-    """``ik.solve`` from ``q_init``, then from the rest posture and from perturbed rest
-    postures (deterministic), until one succeeds; returns the best attempt."""
+    """``ik.solve`` from ``q_init``, then from ``extra_seeds``, the rest posture and perturbed
+    rest postures (deterministic), until one succeeds; returns the best attempt. ``rest`` as
+    in ``ArmIK.solve``."""
     rng = np.random.default_rng(seed)
-    best = ik.solve(pos, rot, q_init=q_init)
-    seeds = [ik.rest] + [ik.rest + rng.normal(0.0, 0.5, ARM_DIM) for _ in range(restarts - 1)]
+    rest = ik.rest if rest is None else np.asarray(rest, dtype=float)
+    best = ik.solve(pos, rot, q_init=q_init, rest=rest)
+    seeds = [*extra_seeds]
+    if not np.allclose(q_init, rest):
+        seeds.append(rest)
+    seeds += [rest + rng.normal(0.0, 0.5, ARM_DIM) for _ in range(restarts - 1)]
     for q0 in seeds:
         if best.success:
             break
-        res = ik.solve(pos, rot, q_init=q0)
+        res = ik.solve(pos, rot, q_init=q0, rest=rest)
         if res.success or res.pos_err + res.rot_err < best.pos_err + best.rot_err:
             best = res
     return best

@@ -21,10 +21,13 @@ def runtime_expert_config() -> Any:
       zone; grasps that creep out of the hand within that time are rejected up front.
     - ``any_branch_fallback=True``: when no grasp on the home wrist branch works, flip the
       wrist (demonstrations stay on one branch so a policy can learn them).
+    - ``aim_rest=False``: IK from the current joints and the straight rest posture (the
+      posture consistency demonstrations need does not matter here; this is the
+      configuration ``bench/bench_runtime.py`` measured).
     """
     from dexgrasp.sim.expert import ExpertConfig
 
-    return ExpertConfig(verify_steps=70, any_branch_fallback=True)
+    return ExpertConfig(verify_steps=70, any_branch_fallback=True, aim_rest=False)
 
 
 class ExpertController:
