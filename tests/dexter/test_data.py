@@ -105,3 +105,49 @@ def test_steering_shaped_answers_move_contacts_to_the_front(model, data):
     assert n_reordered > 0
     with pytest.raises(ValueError, match="steer_prob"):
         _ds(model, data, steer_prob=1.5)
+
+
+def test_rotation_about_z_turns_object_hand_and_contacts_together():
+    """The rotated grasp puts every hand surface point where the original one was, turned:
+    translation and palm rotation follow the object (joints unchanged)."""
+    from dexgrasp.dexter.data import GraspSample, rotate_about_z
+    from dexgrasp.grasps.hand import shadow_hand
+
+    hand = shadow_hand()
+    rng = np.random.default_rng(0)
+    grasp = hand.default_grasp().copy()
+    grasp[:3] = [0.05, -0.02, 0.1]
+    grasp[3:6] = [0.3, -2.0, 1.1]
+    s = GraspSample("o", grasp, {"rh_ffdistal": rng.normal(size=(1, 3))}, ["x"])
+    pts = rng.normal(size=(50, 3)).astype(np.float32)
+    angle = 1.2
+    pts_r, s_r = rotate_about_z(angle, pts, s)
+    c, si = np.cos(angle), np.sin(angle)
+    m = np.array([[c, -si, 0], [si, c, 0], [0, 0, 1]])
+    np.testing.assert_allclose(pts_r, pts @ m.T, atol=1e-5)
+    np.testing.assert_allclose(s_r.contacts["rh_ffdistal"], s.contacts["rh_ffdistal"] @ m.T)
+    np.testing.assert_array_equal(s_r.grasp[6:], grasp[6:])
+    before = hand.surface_points(grasp[None])[0]
+    after = hand.surface_points(s_r.grasp[None])[0]
+    np.testing.assert_allclose(after, before @ m.T, atol=1e-6)
+    assert np.abs(after - before).max() > 0.01  # it did move
+
+
+def test_rotation_augmentation_samples_and_fitted_ranges(model, data):
+    from dexgrasp.dexter.config import DexterConfig
+    from dexgrasp.dexter.data import fit_tokenizer
+
+    objects, samples = data
+    plain = _ds(model, data, contact_dropout=0.0)
+    turned = _ds(model, data, contact_dropout=0.0, augment_rotation=True)
+    a, b = plain[0]["points"], turned[0]["points"]
+    assert a.shape == b.shape and not torch.allclose(a, b)
+    # same radii about the vertical axis, same heights: a rotation about z
+    torch.testing.assert_close(a[:, :2].norm(dim=1), b[:, :2].norm(dim=1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(a[:, 2], b[:, 2])
+    assert not _ds(model, data, augment_rotation=True, train=False)[0]["points"].equal(b)
+    # ranges fitted for the augmentation cover every turned translation
+    tok = model.tokenizer
+    fit_tokenizer(tok, samples, DexterConfig(augment_rotation=True))
+    r = max(np.linalg.norm(s.grasp[:2]) for s in samples)
+    assert np.all(tok.q_low[:2] <= -0.95 * r) and np.all(tok.q_high[:2] >= 0.95 * r)

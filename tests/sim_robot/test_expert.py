@@ -158,7 +158,10 @@ def test_ik_rest_argument_only_changes_the_nullspace():
     from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation
 
     ik = ArmIK(robot.robot_model(), config=IKConfig(settle_iters=25))
-    target, rot = np.array([0.55, 0.1, layout.TABLE_TOP_Z + 0.2]), palm_rotation([0, 0, -1], [0, 1, 0])
+    target, rot = (
+        np.array([0.55, 0.1, layout.TABLE_TOP_Z + 0.2]),
+        palm_rotation([0, 0, -1], [0, 1, 0]),
+    )
     rest = ik.rest.copy()
     rest[0] = 0.9
     a, b = ik.solve(target, rot), ik.solve(target, rot, q_init=rest, rest=rest)

@@ -28,6 +28,11 @@ def register(top, groups) -> None:
     p.add_argument("--warmup-steps", type=int, default=None, help="default min(1000, steps/10)")
     p.add_argument("--contact-dropout", type=float, default=0.5)
     p.add_argument("--action-only", action="store_true", help="ablation: no contact reasoning")
+    p.add_argument(
+        "--augment-rotation",
+        action="store_true",
+        help="train on objects turned by random angles about the vertical axis",
+    )
     p.add_argument("--pos-bins", type=int, default=256)
     p.add_argument("--action-bins", type=int, default=256)
     p.add_argument("--llm", default=None, help="paper preset: Qwen2.5-0.5B hub id or directory")
@@ -135,6 +140,7 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = {
         "action_only": args.action_only,
+        "augment_rotation": args.augment_rotation,
         "n_pos_bins": args.pos_bins,
         "n_action_bins": args.action_bins,
     }

@@ -53,6 +53,9 @@ class DexterConfig:
             (``DexterTokenizer.fit``); (0, 1) = min and max.
         max_contacts_per_link: contact blocks per link in one answer.
         action_only: no contact reasoning (the "w/o ER" ablation).
+        augment_rotation: train on objects turned by random angles about the vertical axis
+            (points, contacts and grasp together); the tokenizer's ranges are fitted to cover
+            them. Against memorising whole training grasps.
         attn_implementation: transformers attention backend ("sdpa" or "eager").
     """
 
@@ -68,6 +71,7 @@ class DexterConfig:
     grasp_margin: float = 0.0
     max_contacts_per_link: int = 1
     action_only: bool = False
+    augment_rotation: bool = False
     attn_implementation: str = "sdpa"
 
     def __post_init__(self) -> None:

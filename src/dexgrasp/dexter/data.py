@@ -20,6 +20,7 @@ import torch
 from dexgrasp.dexter import prompts
 from dexgrasp.dexter.model import IGNORE_INDEX
 from dexgrasp.dexter.tokenizer import DexterTokenizer
+from dexgrasp.grasps.conventions import ROTATION_SLICE, TRANSLATION_SLICE
 
 
 @dataclass
@@ -66,6 +67,24 @@ def as_sample(record: Any) -> GraspSample:
     )
 
 
+def rotate_about_z(
+    angle: float, points: np.ndarray, sample: GraspSample
+) -> tuple[np.ndarray, GraspSample]:
+    """The object rotated by ``angle`` (radians) about its vertical axis, with the grasp's
+    translation and palm rotation and every contact rotated alike (a grasp of the rotated
+    object, same joints). Returns (points (N, 3), sample)."""
+    from scipy.spatial.transform import Rotation
+
+    rz = Rotation.from_rotvec([0.0, 0.0, float(angle)])
+    m = rz.as_matrix()
+    grasp = sample.grasp.copy()
+    grasp[TRANSLATION_SLICE] = m @ grasp[TRANSLATION_SLICE]
+    grasp[ROTATION_SLICE] = (rz * Rotation.from_rotvec(grasp[ROTATION_SLICE])).as_rotvec()
+    contacts = {k: v @ m.T for k, v in sample.contacts.items()}
+    rotated = GraspSample(sample.object_id, grasp, contacts, sample.instructions)
+    return np.asarray(points) @ m.T.astype(np.asarray(points).dtype), rotated
+
+
 def contact_points(samples: Sequence[GraspSample]) -> np.ndarray:
     """(K, 3) every contact position of the samples (for fitting position bounds)."""
     pts = [v for s in samples for v in s.contacts.values() if len(v)]
@@ -76,11 +95,26 @@ def fit_tokenizer(
     tokenizer: DexterTokenizer, samples: Sequence[GraspSample], config: Any = None
 ) -> None:
     """Fit grasp ranges and contact bounds on training samples (ranges as ``config`` says:
-    ``DexterConfig.grasp_quantiles`` / ``grasp_margin``; the tokenizer's defaults without)."""
+    ``DexterConfig.grasp_quantiles`` / ``grasp_margin``; the tokenizer's defaults without).
+    With ``config.augment_rotation`` the ranges cover the samples turned about the vertical
+    axis in steps of 15 degrees (what training with that augmentation shows the model)."""
     kw = {}
     if config is not None:
         kw = {"quantiles": config.grasp_quantiles, "grasp_margin": config.grasp_margin}
-    tokenizer.fit(np.stack([s.grasp for s in samples]), contact_points(samples), **kw)
+    grasps, points = np.stack([s.grasp for s in samples]), contact_points(samples)
+    if config is not None and getattr(config, "augment_rotation", False):
+        from scipy.spatial.transform import Rotation
+
+        turned_g, turned_p = [], []
+        for a in np.arange(24) * (np.pi / 12):
+            rz = Rotation.from_rotvec([0.0, 0.0, a])
+            g = grasps.copy()
+            g[:, TRANSLATION_SLICE] = g[:, TRANSLATION_SLICE] @ rz.as_matrix().T
+            g[:, ROTATION_SLICE] = (rz * Rotation.from_rotvec(g[:, ROTATION_SLICE])).as_rotvec()
+            turned_g.append(g)
+            turned_p.append(points @ rz.as_matrix().T)
+        grasps, points = np.concatenate(turned_g), np.concatenate(turned_p)
+    tokenizer.fit(grasps, points, **kw)
 
 
 def load_grasp_data(
@@ -122,6 +156,9 @@ class DexterDataset(torch.utils.data.Dataset):
         action_only: no contact block in the answer.
         train: random instruction/meta-prompt/dropout; otherwise the first instruction and
             meta-prompt and no dropout.
+        augment_rotation: in training, turn each sample's object, contacts and grasp by a
+            random angle about the vertical axis (the tokenizer must be fitted with the same
+            flag, see :func:`fit_tokenizer`).
         seed: base seed; item ``i`` at epoch ``e`` uses ``seed + e * len + i``.
     """
 
@@ -136,6 +173,7 @@ class DexterDataset(torch.utils.data.Dataset):
         train: bool = True,
         seed: int = 0,
         steer_prob: float = 0.0,
+        augment_rotation: bool = False,
     ) -> None:
         if not 0.0 <= contact_dropout <= 1.0:
             raise ValueError(f"contact_dropout must be in [0, 1], got {contact_dropout}")
@@ -152,6 +190,7 @@ class DexterDataset(torch.utils.data.Dataset):
         self.n_point_tokens = n_point_tokens
         self.contact_dropout = contact_dropout
         self.steer_prob = steer_prob
+        self.augment_rotation = augment_rotation
         self.action_only = action_only
         self.train = train
         self.seed = seed
@@ -163,6 +202,10 @@ class DexterDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         s = self.samples[i]
         rng = random.Random(self.seed + self.epoch * len(self) + i) if self.train else None
+        points = self.objects[s.object_id]
+        if rng and self.augment_rotation:
+            rotated, s = rotate_about_z(rng.uniform(0.0, 2 * np.pi), points.numpy(), s)
+            points = torch.from_numpy(rotated)
         instruction = rng.choice(s.instructions) if rng else s.instructions[0]
         meta = prompts.pick_meta_prompt(self.action_only, rng)
         drop = bool(rng and rng.random() < self.contact_dropout)
@@ -175,7 +218,7 @@ class DexterDataset(torch.utils.data.Dataset):
         return {
             "input_ids": torch.tensor(prompt + answer),
             "labels": torch.tensor([IGNORE_INDEX] * len(prompt) + answer),
-            "points": self.objects[s.object_id],
+            "points": points,
         }
 
 

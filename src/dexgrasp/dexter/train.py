@@ -133,6 +133,7 @@ def train(
         action_only=model.config.action_only,
         seed=config.seed,
         steer_prob=config.steer_prob,
+        augment_rotation=model.config.augment_rotation,
     )
     loader = torch.utils.data.DataLoader(
         dataset,

@@ -343,7 +343,13 @@ class ScriptedExpert:
             res_pre = solve_with_restarts(self.ik, g.pre_pos, g.rot, q_now[:ARM_DIM])
         else:
             res_pre = solve_with_restarts(
-                self.ik, g.pre_pos, g.rot, rest, restarts=6, rest=rest, extra_seeds=(q_now[:ARM_DIM],)
+                self.ik,
+                g.pre_pos,
+                g.rot,
+                rest,
+                restarts=6,
+                rest=rest,
+                extra_seeds=(q_now[:ARM_DIM],),
             )
         if not res_pre.success:
             g.reject = "ik pre-grasp"

@@ -168,9 +168,7 @@ class ArmIK:
             raise ValueError(f"IK target position must be finite, got {target}")
         if rot is not None:
             rot = np.asarray(rot, dtype=float).reshape(3, 3)
-        q = np.clip(
-            rest if q_init is None else np.asarray(q_init, dtype=float), self.lo, self.hi
-        )
+        q = np.clip(rest if q_init is None else np.asarray(q_init, dtype=float), self.lo, self.hi)
         if hand is not None:
             robot.set_robot_qpos(self.model, self.data, np.concatenate([q, hand]))
         pos_err = rot_err = np.inf
