@@ -27,6 +27,7 @@ AREAS = (
 SHARED_VERBS = {
     "train": "train a model (controller, dexter)",
     "eval": "evaluate a model or system with the papers' protocols",
+    "export": "package a trained model for shipping (controller)",
     "grasps": "grasp data for DextER: synthesise, annotate, import, evaluate, render",
 }
 

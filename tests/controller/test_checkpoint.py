@@ -118,3 +118,28 @@ def test_dinov2_feature_dim_mismatch_is_refused(tiny_dinov2_dir):
     )
     with pytest.raises(EncoderWeightsError, match="hidden_size=32"):
         DexGraspVLAController(tiny_config(image_size=28, head_encoder=enc, wrist_encoder=enc))
+
+
+def test_export_stores_half_precision_weights_that_act_like_the_original(tmp_path):
+    """`dexgrasp export controller --dtype float16` halves the weights file; the loaded model
+    runs in fp32 and its actions stay within fp16 rounding of the original's."""
+    from dexgrasp.cli import main
+
+    policy = make_policy().eval()
+    batch = make_batch(2)
+    policy.save_pretrained(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "provenance.json").write_text('{"command": "x"}\n')
+    assert main(["export", "controller", "--ckpt", str(tmp_path / "ckpt"),
+                 "--out", str(tmp_path / "half")]) == 0  # fmt: skip
+    with safe_open(str(tmp_path / "half" / "model.safetensors"), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
+    full = (tmp_path / "ckpt" / "model.safetensors").stat().st_size
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < 0.6 * full
+    assert (tmp_path / "half" / "provenance.json").is_file()
+    loaded = DexGraspVLAController.from_pretrained(tmp_path / "half")
+    assert next(loaded.parameters()).dtype == torch.float32
+    a, b = _chunk(policy, batch), _chunk(loaded, batch)
+    assert not torch.equal(a, b)
+    torch.testing.assert_close(a, b, atol=2e-2, rtol=0)
+    assert main(["export", "controller", "--ckpt", str(tmp_path / "ckpt"),
+                 "--out", str(tmp_path / "ckpt")]) == 2  # fmt: skip

@@ -79,6 +79,18 @@ def register(
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_eval)
 
+    x = groups["export"].add_parser(
+        "controller",
+        help="copy a trained controller into a self-contained directory (optionally fp16)",
+        description="Loads --ckpt, checks it, and writes config, weights, statistics and the "
+        "provenance to --out; what `src/dexgrasp/checkpoints/controller_small` was made with.",
+    )
+    x.add_argument("--ckpt", required=True, help="trained controller directory")
+    x.add_argument("--out", required=True, help="destination directory")
+    x.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
+                   help="storage type of the weights (float16: half the size)")  # fmt: skip
+    x.set_defaults(func=_export)
+
 
 def _load_config(spec: str, args: argparse.Namespace):
     from dexgrasp.vla.controller.configuration import PRESETS, ControllerConfig, TrainConfig
@@ -175,7 +187,30 @@ def _write_provenance(out: Path, store, episodes: list[int], args: argparse.Name
 
 def shipped_checkpoint() -> Path:
     """Directory of the checkpoint shipped inside the package."""
-    return Path(__file__).resolve().parents[2] / "checkpoints" / "controller_small"
+    from dexgrasp.vla.runtime.factory import SHIPPED_CONTROLLER
+
+    return SHIPPED_CONTROLLER
+
+
+def _export(args: argparse.Namespace) -> int:
+    import shutil
+
+    import torch
+
+    from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+    src, out = Path(args.ckpt), Path(args.out)
+    if src.resolve() == out.resolve():
+        print("--out must differ from --ckpt", file=sys.stderr)
+        return 2
+    model = DexGraspVLAController.from_pretrained(src)
+    model.save_pretrained(out, weights_dtype=getattr(torch, args.dtype))
+    for name in ("provenance.json",):
+        if (src / name).is_file():
+            shutil.copy2(src / name, out / name)
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    print(f"controller exported to {out} ({size / 1e6:.1f} MB, weights {args.dtype})")
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:

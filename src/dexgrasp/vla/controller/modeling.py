@@ -262,8 +262,13 @@ class DexGraspVLAController(nn.Module):
         skip = self.frozen_prefixes()
         return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and ``normalization.json``."""
+    def save_pretrained(
+        self, directory: str | Path, weights_dtype: torch.dtype | None = None
+    ) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and ``normalization.json``.
+
+        ``weights_dtype`` (e.g. ``torch.float16``) stores floating-point weights in that type
+        (half the size; loading casts them back to the model's dtype)."""
         from safetensors.torch import save_file
 
         norm = self._require_normalizer()
@@ -271,7 +276,12 @@ class DexGraspVLAController(nn.Module):
         out.mkdir(parents=True, exist_ok=True)
         self.config.save(out / CONFIG_NAME)
         norm.save(out / STATS_NAME)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
+        tensors = {}
+        for k, v in self.trainable_state_dict().items():
+            v = v.detach().cpu()
+            if weights_dtype is not None and v.is_floating_point():
+                v = v.to(weights_dtype)
+            tensors[k] = v.contiguous()
         meta = {"format": CHECKPOINT_FORMAT, "stats_fingerprint": norm.fingerprint()}
         save_file(tensors, str(out / WEIGHTS_NAME), metadata=meta)
         return out

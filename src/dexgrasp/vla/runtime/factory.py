@@ -12,7 +12,8 @@ from dexgrasp.vla.planner.types import PlannerRecord
 PLANNERS = ("oracle", "openai", "qwen-local")
 SEGMENTERS = ("auto", "gt", "grabcut", "sam")
 TRACKERS = ("auto", "gt", "flow", "sam2")
-# Where dexgrasp.vla.controller.cli.shipped_checkpoint() keeps the packaged controller.
+# The controller packaged with the library (`dexgrasp export controller` wrote it): the
+# runtime default when present, `dexgrasp eval controller --ckpt shipped`.
 SHIPPED_CONTROLLER = Path(__file__).resolve().parents[2] / "checkpoints" / "controller_small"
 
 
