@@ -38,6 +38,12 @@ def register(top, groups) -> None:
     p.add_argument("--llm", default=None, help="paper preset: Qwen2.5-0.5B hub id or directory")
     p.add_argument("--random-init", action="store_true", help="paper preset without weights")
     p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument(
+        "--mixed-precision",
+        default="auto",
+        choices=("auto", "bf16", "no"),
+        help="auto: bf16 on GPU, fp32 on CPU; bf16 also on CPUs with bf16 matrix units",
+    )
     p.add_argument("--no-resume", action="store_true", help="ignore an existing train state")
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
@@ -166,6 +172,7 @@ def _train(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps if args.warmup_steps is not None else min(1000, steps // 10),
         contact_dropout=args.contact_dropout,
         gradient_checkpointing=args.gradient_checkpointing,
+        mixed_precision=args.mixed_precision,
         resume=not args.no_resume,
         save_every=args.save_every,
         seed=args.seed,
