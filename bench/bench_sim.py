@@ -29,7 +29,8 @@ from tqdm import tqdm  # noqa: E402
 
 from dexgrasp.sim import robot, rooms  # noqa: E402
 from dexgrasp.sim.cli import _make_env, collect, scene_seed_for  # noqa: E402
-from dexgrasp.sim.expert import PlanningError, ScriptedExpert, lifted_and_held  # noqa: E402
+from dexgrasp.sim.expert import PlanningError, ScriptedExpert  # noqa: E402
+from dexgrasp.sim.rollout import lifted_and_held  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "sim.json"
 

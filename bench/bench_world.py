@@ -95,8 +95,8 @@ def bench_renderer_reuse(n: int = 5) -> dict:
 def bench_expert_per_category(n_per_category: int, split: str = "train") -> dict:
     """Scripted-expert success with each category's first objects as the target (6-object
     scenes, 32x32 images): shows which object kinds are hard to grasp."""
-    from dexgrasp.sim.expert import rollout
     from dexgrasp.sim.object_shapes import CATEGORIES
+    from dexgrasp.sim.rollout import rollout
 
     env = gym.make(dexgrasp.sim.ENV_ID, image_size=(32, 32), split=split)
     lib = env.unwrapped.library

@@ -20,7 +20,7 @@ def test_scene_seeds_are_deterministic_and_distinct():
 
 def test_rollout_records_a_demonstration():
     from dexgrasp.sim.cli import _make_env
-    from dexgrasp.sim.expert import rollout
+    from dexgrasp.sim.rollout import rollout
 
     env = _make_env("train", 32)
     seed = scene_seed_for(3, "train", 0)
@@ -85,7 +85,8 @@ def test_any_branch_fallback_rescues_a_scene_the_home_branch_cannot_grasp():
     """Collection scene 7 (seed 0): every home-branch grasp fails the lookahead; with the
     fallback the expert flips the wrist and lifts the target."""
     from dexgrasp.sim.cli import _make_env
-    from dexgrasp.sim.expert import ExpertConfig, rollout
+    from dexgrasp.sim.expert import ExpertConfig
+    from dexgrasp.sim.rollout import rollout
 
     env = _make_env("train", 32)
     seed = scene_seed_for(0, "train", 7)

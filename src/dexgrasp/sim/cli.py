@@ -55,7 +55,7 @@ def _make_env(split: str, image_size: int, **kw):
 # -- collection ------------------------------------------------------------------------------
 def _worker(task_q, result_q, split: str, image_size: int, seed: int) -> None:
     """Worker process: run expert episodes for the attempt numbers it receives."""
-    from dexgrasp.sim.expert import rollout
+    from dexgrasp.sim.rollout import rollout
 
     env = _make_env(split, image_size)
     while True:
@@ -252,7 +252,7 @@ def expert_video(
     import numpy as np
 
     from dexgrasp.constants import OBS_HEAD, OBS_WRIST
-    from dexgrasp.sim.expert import rollout
+    from dexgrasp.sim.rollout import rollout
     from dexgrasp.viz.video import write_mp4
 
     env = _make_env(split, image_size)

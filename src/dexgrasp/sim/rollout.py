@@ -1,0 +1,116 @@
+"""Expert episodes in the Gymnasium env: plan with the scripted expert, execute, record.
+
+``rollout(env, scene_seed)`` resets ``dexgrasp/TabletopGrasp-v0`` to a scene, plans the target's
+grasp with :class:`dexgrasp.sim.expert.ScriptedExpert` and steps the env through the plan,
+recording observations and actions (what ``dexgrasp collect`` stores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from dexgrasp.sim import layout
+from dexgrasp.sim.expert import ExpertConfig, PlanningError, ScriptedExpert
+
+
+@dataclass
+class Rollout:
+    """One expert episode. frames: {key: (T, ...)} (empty unless recorded); meta: JSON-able."""
+
+    success: bool
+    frames: dict[str, np.ndarray]
+    meta: dict
+    reason: str = ""
+
+
+def instruction_for(target: str) -> str:
+    """The grasping instruction stored with a demonstration, e.g. 'grasp the green bottle'."""
+    return f"grasp the {target}"
+
+
+def lifted_and_held(env_u, lift: float = layout.SUCCESS_LIFT_M) -> bool:
+    """True if the env's target is at least ``lift`` above the table and touches the hand."""
+    name = env_u.target_name
+    if env_u.object_heights()[name] < lift:
+        return False
+    m, d = env_u.model, env_u.data
+    body = env_u.target_body_id
+    root = m.body("robot_base").id
+    for c in d.contact[: d.ncon]:
+        b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
+        if (b1 == body and m.body_rootid[b2] == root) or (b2 == body and m.body_rootid[b1] == root):
+            return True
+    return False
+
+
+def rollout(
+    env,
+    scene_seed: int,
+    *,
+    record: bool = True,
+    verify_steps: int = 20,
+    config: ExpertConfig | None = None,
+    reset_options: dict | None = None,
+    keep_failures: bool = False,
+) -> Rollout:
+    """Run the scripted expert for one episode of ``env`` (``dexgrasp/TabletopGrasp-v0``).
+
+    Records observations before each action and the action itself (T = episode_steps frames).
+    Success: after the episode the target is lifted and held; then the hand keeps holding
+    for ``verify_steps`` more control steps (physics only, not recorded) and must still
+    hold it, so only stable grasps become demonstrations. Frames of failed episodes are
+    dropped unless ``keep_failures`` (e.g. for videos).
+    """
+    from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+
+    options = {"scene_seed": int(scene_seed), **(reset_options or {})}
+    obs, info = env.reset(seed=int(scene_seed), options=options)
+    u = env.unwrapped
+    desc = u.scene.description
+    meta = {
+        "scene_seed": int(scene_seed),
+        "split": desc.split,
+        "objects": list(desc.names),
+        "target": desc.target,
+        "instruction": instruction_for(desc.target),
+        "room": desc.room,
+        "background": desc.background,
+        "lighting": desc.lighting,
+    }
+    expert = ScriptedExpert(u.model, config)
+    try:
+        actions = expert.plan(u.data, u.target_body_id)
+    except PlanningError as err:
+        return Rollout(False, {}, meta, f"planning: {err}")
+    meta["grasp"] = expert.last_grasp.kind
+    if expert.predicted_success is False and not keep_failures:
+        # The lookahead ran these very actions from this very state (MuJoCo is
+        # deterministic): the episode would fail, so skip rendering it.
+        return Rollout(False, {}, meta, "not lifted (predicted)")
+    keys = (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE)
+    frames: dict[str, list] = {k: [] for k in (*keys, ACTION)}
+    for a in actions:
+        if record:
+            for k in keys:
+                frames[k].append(obs[k])
+            frames[ACTION].append(a)
+        obs, _, terminated, truncated, info = env.step(a)
+        reason = info.get("termination_reason")
+        if terminated and reason not in (None, "success"):
+            break
+    else:
+        reason = None
+    if reason not in (None, "success"):
+        out = {k: np.stack(v) for k, v in frames.items() if v} if keep_failures else {}
+        return Rollout(False, out, meta, str(reason))
+    ok = lifted_and_held(u)
+    if ok and verify_steps > 0:
+        u.data.ctrl[: len(actions[-1])] = actions[-1]
+        mujoco.mj_step(u.model, u.data, nstep=u.n_substeps * verify_steps)
+        ok = lifted_and_held(u)
+    meta["success"] = bool(ok)
+    out = {k: np.stack(v) for k, v in frames.items()} if record and (ok or keep_failures) else {}
+    return Rollout(bool(ok), out, meta, "" if ok else "not lifted")
