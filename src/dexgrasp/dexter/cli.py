@@ -13,6 +13,9 @@ from pathlib import Path
 DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
 
 
+_REQUIRE_POSITIONS_HELP = "every contact block carries a position (no link-only blocks)"
+
+
 def register(top, groups) -> None:
     """Add the DextER commands to the ``dexgrasp`` parser."""
     p = groups["train"].add_parser("dexter", help="train the DextER grasp generator")
@@ -69,8 +72,7 @@ def register(top, groups) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--unconstrained", action="store_true", help="disable grammar constraints")
-    p.add_argument("--require-positions", action="store_true",
-                   help="every contact block carries a position (no link-only blocks)")  # fmt: skip
+    p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_generate)
@@ -98,8 +100,7 @@ def register(top, groups) -> None:
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma list")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--require-positions", action="store_true",
-                   help="every contact block carries a position (no link-only blocks)")  # fmt: skip
+    p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

@@ -67,22 +67,33 @@ def as_sample(record: Any) -> GraspSample:
     )
 
 
+def turn_about_z(angle: float, grasps: np.ndarray, *xyz: np.ndarray) -> list[np.ndarray]:
+    """Grasps (..., 28) and each point array (..., 3) turned by ``angle`` (radians) about the
+    object's vertical axis (palm translation and rotation turn, joints stay), in that order."""
+    from scipy.spatial.transform import Rotation
+
+    rz = Rotation.from_rotvec([0.0, 0.0, float(angle)])
+    m = rz.as_matrix()
+    g = np.array(grasps, dtype=np.float64)
+    flat = g.reshape(-1, g.shape[-1])
+    flat[:, TRANSLATION_SLICE] = flat[:, TRANSLATION_SLICE] @ m.T
+    flat[:, ROTATION_SLICE] = (rz * Rotation.from_rotvec(flat[:, ROTATION_SLICE])).as_rotvec()
+    arrays = [np.asarray(p) for p in xyz]
+    return [flat.reshape(g.shape)] + [p @ m.T.astype(p.dtype) for p in arrays]
+
+
 def rotate_about_z(
     angle: float, points: np.ndarray, sample: GraspSample
 ) -> tuple[np.ndarray, GraspSample]:
     """The object rotated by ``angle`` (radians) about its vertical axis, with the grasp's
     translation and palm rotation and every contact rotated alike (a grasp of the rotated
     object, same joints). Returns (points (N, 3), sample)."""
-    from scipy.spatial.transform import Rotation
-
-    rz = Rotation.from_rotvec([0.0, 0.0, float(angle)])
-    m = rz.as_matrix()
-    grasp = sample.grasp.copy()
-    grasp[TRANSLATION_SLICE] = m @ grasp[TRANSLATION_SLICE]
-    grasp[ROTATION_SLICE] = (rz * Rotation.from_rotvec(grasp[ROTATION_SLICE])).as_rotvec()
-    contacts = {k: v @ m.T for k, v in sample.contacts.items()}
-    rotated = GraspSample(sample.object_id, grasp, contacts, sample.instructions)
-    return np.asarray(points) @ m.T.astype(np.asarray(points).dtype), rotated
+    links = list(sample.contacts)
+    grasp, points, *turned = turn_about_z(
+        angle, sample.grasp, points, *(sample.contacts[k] for k in links)
+    )
+    contacts = dict(zip(links, turned, strict=True))
+    return points, GraspSample(sample.object_id, grasp, contacts, sample.instructions)
 
 
 def contact_points(samples: Sequence[GraspSample]) -> np.ndarray:
@@ -103,17 +114,9 @@ def fit_tokenizer(
         kw = {"quantiles": config.grasp_quantiles, "grasp_margin": config.grasp_margin}
     grasps, points = np.stack([s.grasp for s in samples]), contact_points(samples)
     if config is not None and getattr(config, "augment_rotation", False):
-        from scipy.spatial.transform import Rotation
-
-        turned_g, turned_p = [], []
-        for a in np.arange(24) * (np.pi / 12):
-            rz = Rotation.from_rotvec([0.0, 0.0, a])
-            g = grasps.copy()
-            g[:, TRANSLATION_SLICE] = g[:, TRANSLATION_SLICE] @ rz.as_matrix().T
-            g[:, ROTATION_SLICE] = (rz * Rotation.from_rotvec(g[:, ROTATION_SLICE])).as_rotvec()
-            turned_g.append(g)
-            turned_p.append(points @ rz.as_matrix().T)
-        grasps, points = np.concatenate(turned_g), np.concatenate(turned_p)
+        turned = [turn_about_z(a, grasps, points) for a in np.arange(24) * (np.pi / 12)]
+        grasps = np.concatenate([g for g, _ in turned])
+        points = np.concatenate([p for _, p in turned])
     tokenizer.fit(grasps, points, **kw)
 
 
