@@ -451,42 +451,38 @@ class ScriptedExpert:
         ``IKConfig.wrist_pitch_min=None``).
         """
         cfg = self.config
-        retries = []
+        # (IK, config) to plan with, in order; the ones after the first only when it fails.
+        variants = [(lambda: self.ik, cfg)]
         if cfg.aim_rest and cfg.posture_fallback:
-            retries.append(("aim_rest", False))
+            variants.append((lambda: self.ik, replace(cfg, aim_rest=False)))
         if cfg.any_branch_fallback:
-            retries.append(("ik", None))
-        try:
-            actions = self._plan(data, target_body)
-            first = (actions, self.last_grasp, self.last_simulated)
-        except PlanningError as err:
-            if not retries:
-                raise
-            first, self.predicted_success = err, False
-        for name, value in retries:
-            if self.predicted_success is not False:
-                break
-            saved_ik, saved_cfg = self.ik, self.config
-            if name == "ik":
-                if self._ik_any_branch is None:
-                    free = replace(self.config.ik, wrist_pitch_min=None)
-                    self._ik_any_branch = ArmIK(self.model, config=free)
-                self.ik = self._ik_any_branch
-            else:
-                self.config = replace(self.config, **{name: value})
+            variants.append((self._any_branch_ik, cfg))
+        saved_ik = self.ik
+        first: tuple | PlanningError | None = None
+        for ik, config in variants:
+            self.ik, self.config = ik(), config
             try:
-                retry = self._plan(data, target_body)
-            except PlanningError:
-                retry = None
+                actions = self._plan(data, target_body)
+            except PlanningError as err:
+                first = err if first is None else first
+                continue
             finally:
-                self.ik, self.config = saved_ik, saved_cfg
-            if retry is not None and self.predicted_success:
-                return retry
-            self.predicted_success = False
+                self.ik, self.config = saved_ik, cfg
+            if self.predicted_success is not False:
+                return actions
+            first = (actions, self.last_grasp, self.last_simulated) if first is None else first
         if isinstance(first, PlanningError):
             raise first
         actions, self.last_grasp, self.last_simulated = first
+        self.predicted_success = False
         return actions
+
+    def _any_branch_ik(self) -> ArmIK:
+        """The IK with the wrist free to flip (built on first use)."""
+        if self._ik_any_branch is None:
+            free = replace(self.config.ik, wrist_pitch_min=None)
+            self._ik_any_branch = ArmIK(self.model, config=free)
+        return self._ik_any_branch
 
     def _plan(self, data: mujoco.MjData, target_body: int) -> np.ndarray:
         grasps = self.ranked(data, target_body)

@@ -83,7 +83,8 @@ def register(
         "controller",
         help="copy a trained controller into a self-contained directory (optionally fp16)",
         description="Loads --ckpt, checks it, and writes config, weights, statistics and the "
-        "provenance to --out; what `src/dexgrasp/checkpoints/controller_small` was made with.",
+        "provenance to --out (e.g. src/dexgrasp/checkpoints/controller_small, the runtime's "
+        "default controller when present).",
     )
     x.add_argument("--ckpt", required=True, help="trained controller directory")
     x.add_argument("--out", required=True, help="destination directory")
@@ -205,9 +206,8 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     model = DexGraspVLAController.from_pretrained(src)
     model.save_pretrained(out, weights_dtype=getattr(torch, args.dtype))
-    for name in ("provenance.json",):
-        if (src / name).is_file():
-            shutil.copy2(src / name, out / name)
+    if (src / "provenance.json").is_file():
+        shutil.copy2(src / "provenance.json", out / "provenance.json")
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     print(f"controller exported to {out} ({size / 1e6:.1f} MB, weights {args.dtype})")
     return 0
