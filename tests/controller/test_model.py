@@ -8,7 +8,7 @@ import torch
 
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.vla.controller.dit import DiT
-from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController
+from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController, mask_geometry
 from dexgrasp.vla.controller.normalize import Normalizer
 
 from .conftest import IMG, tiny_config
@@ -45,6 +45,49 @@ def test_forward_and_chunk_shapes():
     chunk = policy.predict_action_chunk(make_batch())
     assert chunk.shape == (3, 16, 13) and chunk.dtype == torch.float32
     assert policy.encode_observation(make_batch(2)).shape == (2, policy.config.n_obs_tokens, 32)
+
+
+def test_relative_actions_are_anchored_to_the_state(monkeypatch):
+    """action_mode="relative": the model denoises action - state; the policy adds it back."""
+    policy = make_policy(action_mode="relative", prediction_type="sample", clip_sample=True)
+    batch = make_batch(2)
+    zero = policy.normalizer.normalize(ACTION, torch.zeros(13))  # "hold still", normalised
+    monkeypatch.setattr(policy.dit, "forward", lambda x, t, cond: zero.expand_as(x))
+    hold = dict(batch, **{ACTION: batch[OBS_STATE][:, None].expand(2, 16, 13)})
+    loss, _ = policy(hold)  # training target: the normalised zero chunk
+    assert float(loss) < 1e-10
+    policy.eval()
+    policy.use_kv_cache = False  # the patched forward is the uncached path
+    chunk = policy.predict_action_chunk(batch)
+    torch.testing.assert_close(chunk, hold[ACTION], atol=1e-4, rtol=0)
+
+
+def test_mask_geometry_of_a_box_and_of_an_empty_mask():
+    m = torch.zeros(2, 10, 20)
+    m[0, 2:4, 5:10] = 1  # rows 2-3, columns 5-9
+    g = mask_geometry(m)
+    col, row = (lambda i: -1 + 2 * i / 19), (lambda i: -1 + 2 * i / 9)
+    want = [1, (10 / 200) ** 0.5, col(7), row(2.5), col(5), row(2), col(9), row(3)]
+    torch.testing.assert_close(g[0], torch.tensor(want), atol=1e-6, rtol=0)
+    assert torch.equal(g[1].abs(), torch.zeros(8))
+
+
+def test_mask_geometry_starts_as_a_no_op_and_learns():
+    """A model with the geometry MLP computes what the same model without it does until
+    trained (zero output layer), so fine-tuning a checkpoint with it starts where it was."""
+    plain, geo = make_policy(), make_policy(mask_geometry=True)
+    geo.load_state_dict(plain.state_dict(), strict=False)
+    batch = make_batch(2)
+    for p in (plain, geo):
+        p.eval()
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    torch.testing.assert_close(
+        geo.predict_action_chunk(batch, generator=gen()),
+        plain.predict_action_chunk(batch, generator=gen()),
+    )
+    geo.train()
+    geo(batch)[0].backward()
+    assert geo.geometry_proj[-1].weight.grad.abs().sum() > 0
 
 
 def test_wrong_action_shape_is_refused():

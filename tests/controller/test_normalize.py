@@ -47,6 +47,23 @@ def test_fit_on_a_store_uses_only_the_given_episodes(tiny_store, episodes):
     np.testing.assert_allclose(n.stats.get(ACTION, "max"), episodes[1][ACTION].max(0), atol=1e-6)
 
 
+def test_relative_fit_describes_every_window_minus_its_state(tiny_store, episodes):
+    from dexgrasp.data.episodes import EpisodeStore
+
+    n = Normalizer.fit(EpisodeStore(tiny_store), episodes=[1, 2], relative_horizon=5)
+    deltas = []
+    for ep in (episodes[1], episodes[2]):
+        T = len(ep[ACTION])
+        for t in range(T):
+            for k in range(5):  # padded with the episode's last action, like training windows
+                deltas.append(ep[ACTION][min(t + k, T - 1)] - ep[OBS_STATE][t])
+    deltas = np.array(deltas)
+    for name, ref in (("min", deltas.min(0)), ("max", deltas.max(0)), ("mean", deltas.mean(0))):
+        np.testing.assert_allclose(n.stats.get(ACTION, name), ref, atol=1e-5, err_msg=name)
+    states = np.concatenate([episodes[1][OBS_STATE], episodes[2][OBS_STATE]])
+    np.testing.assert_allclose(n.stats.get(OBS_STATE, "max"), states.max(0), atol=1e-6)
+
+
 def test_save_load_and_fingerprint(tmp_path):
     n = _norm()
     n.save(tmp_path / "s.json")

@@ -104,3 +104,23 @@ def test_two_process_gloo_training_step(tmp_path, tiny_store):
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all(r["processes"] == 2 for r in records)
     DexGraspVLAController.from_pretrained(tmp_path / "ddp")
+
+
+def test_init_from_starts_at_the_checkpoint_and_keeps_its_statistics(tmp_path, tiny_store):
+    cfg = tiny_config()
+    tc = TrainConfig(batch_size=8, epochs=1, warmup_steps=1, log_every=1)
+    src = train_controller(tiny_store, tmp_path / "src", cfg, tc, progress=False)
+    ft = TrainConfig(batch_size=8, epochs=1, max_steps=1, lr=1e-12, warmup_steps=0,
+                     log_every=1, init_from=str(src))  # fmt: skip
+    # On other episodes: fitting would give other statistics, fine-tuning keeps the source's.
+    train_controller(tiny_store, tmp_path / "ft", cfg, ft, episodes=[0], progress=False)
+    a, b = _weights(src), _weights(tmp_path / "ft")
+    assert a.keys() == b.keys()
+    for k in a:  # one step at a negligible learning rate: still the source's weights
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+    assert (src / "normalization.json").read_text() == (
+        tmp_path / "ft/normalization.json"
+    ).read_text()
+    with pytest.raises(ValueError, match="does not fit this config"):
+        train_controller(tiny_store, tmp_path / "bad", tiny_config(hidden_dim=64), ft,
+                         progress=False)  # fmt: skip

@@ -54,6 +54,9 @@ def register(
     t.add_argument("--mixed-precision", choices=("auto", "no", "bf16"),
                    help="auto (default): bf16 on CUDA, fp32 on CPU; bf16 also works on CPUs "
                    "with bf16 matrix units")  # fmt: skip
+    t.add_argument("--init-from", metavar="CKPT",
+                   help="fine-tune: start from this checkpoint's weights and normalisation "
+                   "statistics (pass its config.json as --config)")  # fmt: skip
     t.add_argument("--no-resume", action="store_true", help="start over even if --out has a state")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)
@@ -120,7 +123,7 @@ def _load_config(spec: str, args: argparse.Namespace):
         "lr": args.lr, "warmup_steps": args.warmup_steps, "seed": args.seed,
         "checkpoint_every": args.checkpoint_every, "log_every": args.log_every,
         "num_workers": args.num_workers, "mixed_precision": args.mixed_precision,
-        "feature_cache_views": args.feature_cache_views,
+        "feature_cache_views": args.feature_cache_views, "init_from": args.init_from,
     }  # fmt: skip
     kwargs = {**vars(train_cfg), **{k: v for k, v in overrides.items() if v is not None}}
     if args.ema:

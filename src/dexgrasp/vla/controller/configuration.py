@@ -28,6 +28,7 @@ from dexgrasp.constants import ACTION_DIM, ACTION_HORIZON, N_ACTION_STEPS, STATE
 ENCODER_KINDS = ("dinov2", "dinov2_trainable", "vit_small", "conv")
 FROZEN_ENCODER_KINDS = ("dinov2",)
 NORM_MODES = ("min_max", "mean_std")
+ACTION_MODES = ("absolute", "relative")
 
 
 class ConfigError(ValueError):
@@ -95,6 +96,11 @@ class ControllerConfig:
     wrist_encoder: EncoderConfig = field(default_factory=EncoderConfig)
     state_dim: int = STATE_DIM
     action_dim: int = ACTION_DIM
+    # Mask geometry (not in the paper): the target mask's presence, size, centroid and box in
+    # image coordinates, embedded by an MLP and added to the state token. Gives a small model
+    # trained from scratch the target's exact place in the image, which it otherwise has to
+    # read off a 7 x 7 patch grid. The MLP's output layer starts at zero.
+    mask_geometry: bool = False
     # Mask ViT (randomly initialised, on the head encoder's patch grid)
     mask_vit_dim: int = 256
     mask_vit_depth: int = 2
@@ -122,6 +128,11 @@ class ControllerConfig:
     immiscible: bool = True
     # Normalisation of state and action (min_max maps to [-1, 1], needed by clip_sample)
     norm_mode: str = "min_max"
+    # "absolute": the chunk is joint targets (the paper). "relative": the chunk is joint
+    # targets minus the joint state the chunk was predicted from; the policy adds the state
+    # back, so its outputs are absolute targets either way. Holding still is then a chunk
+    # of zeros instead of a copy of the state through the whole network.
+    action_mode: str = "absolute"
     # Colour jitter during training (strengths; 0 disables a component)
     jitter_brightness: float = 0.3
     jitter_contrast: float = 0.3
@@ -183,6 +194,8 @@ class ControllerConfig:
             raise ConfigError(f"beta_schedule={self.beta_schedule!r} is not supported")
         if self.norm_mode not in NORM_MODES:
             raise ConfigError(f"norm_mode={self.norm_mode!r}: expected one of {NORM_MODES}")
+        if self.action_mode not in ACTION_MODES:
+            raise ConfigError(f"action_mode={self.action_mode!r}: expected one of {ACTION_MODES}")
         if self.clip_sample and self.norm_mode != "min_max":
             raise ConfigError("clip_sample=True needs norm_mode='min_max' (actions in [-1, 1])")
         for name in ("jitter_brightness", "jitter_contrast", "jitter_saturation"):
@@ -339,6 +352,7 @@ class TrainConfig:
     num_workers: int = 0
     mixed_precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or "no" / "bf16"
     feature_cache_views: int = 0  # >0: cache frozen-encoder features with this many views
+    init_from: str | None = None  # fine-tune: start from this checkpoint's weights and statistics
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]

@@ -58,6 +58,34 @@ STATS_NAME = "normalization.json"
 CHECKPOINT_FORMAT = "dexgrasp-controller/1"
 
 
+MASK_GEOMETRY_DIM = 8
+
+
+def mask_geometry(mask: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) mask -> (B, 8): present, sqrt(area fraction), centroid x, y and box x0, y0,
+    x1, y1, coordinates in [-1, 1] (left/top = -1). An empty mask gives all zeros."""
+    m = (mask > 0).float()
+    b, h, w = m.shape
+    xs = torch.linspace(-1, 1, w, device=m.device)
+    ys = torch.linspace(-1, 1, h, device=m.device)
+    col, row = m.amax(1), m.amax(2)  # (B, W), (B, H): which columns / rows hold the mask
+    area = m.sum((1, 2))
+    present = (area > 0).float()
+    n = area.clamp_min(1.0)
+    cx = (m.sum(1) * xs).sum(1) / n
+    cy = (m.sum(2) * ys).sum(1) / n
+
+    def lo_hi(occupied: torch.Tensor, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        big = torch.full_like(occupied, 2.0)
+        lo = torch.where(occupied > 0, coords, big).amin(1)
+        hi = torch.where(occupied > 0, coords, -big).amax(1)
+        return lo * present, hi * present
+
+    x0, x1 = lo_hi(col, xs)
+    y0, y1 = lo_hi(row, ys)
+    return torch.stack([present, (area / (h * w)).sqrt(), cx, cy, x0, y0, x1, y1], dim=1)
+
+
 class CheckpointError(RuntimeError):
     """A controller checkpoint is missing a piece or its pieces do not match."""
 
@@ -90,6 +118,11 @@ class DexGraspVLAController(nn.Module):
         self.head_proj = _mlp(cfg.head_encoder.feature_dim + cfg.mask_vit_dim, d)
         self.wrist_proj = _mlp(cfg.wrist_encoder.feature_dim, d)
         self.state_proj = _mlp(cfg.state_dim, d)
+        self.geometry_proj = None
+        if cfg.mask_geometry:
+            self.geometry_proj = _mlp(MASK_GEOMETRY_DIM, d)
+            nn.init.zeros_(self.geometry_proj[-1].weight)  # starts as "no information"
+            nn.init.zeros_(self.geometry_proj[-1].bias)
         self.dit = DiT(
             cfg.action_dim, cfg.horizon, cfg.n_obs_tokens, d, cfg.dit_layers, cfg.dit_heads,
             cfg.dit_mlp_ratio, cfg.attn_dropout, cfg.dropout,
@@ -151,13 +184,16 @@ class DexGraspVLAController(nn.Module):
         mask = batch[OBS_MASK].to(self.device)
         if mask.ndim != 3:
             raise ValueError(f"{OBS_MASK} must be (B, H, W), got {tuple(mask.shape)}")
+        state_token = self.state_proj(state)
+        if self.geometry_proj is not None:
+            state_token = state_token + self.geometry_proj(mask_geometry(mask))
         mask = resize((mask > 0).float()[:, None], self.config.image_size)
         mask_tokens = self.mask_vit(mask)
         head = head.to(mask_tokens.dtype)
         tokens = [
             self.head_proj(torch.cat([head, mask_tokens], dim=-1)),
             self.wrist_proj(wrist.to(mask_tokens.dtype)),
-            self.state_proj(state)[:, None],
+            state_token[:, None],
         ]
         return torch.cat(tokens, dim=1)
 
@@ -165,7 +201,10 @@ class DexGraspVLAController(nn.Module):
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Diffusion loss on a batch with ``action`` (B, H, A). Returns (loss, info)."""
         norm = self._require_normalizer()
-        actions = norm.normalize(ACTION, batch[ACTION].to(self.device).float())
+        actions = batch[ACTION].to(self.device).float()
+        if self.config.action_mode == "relative":
+            actions = actions - batch[OBS_STATE].to(self.device).float()[:, None]
+        actions = norm.normalize(ACTION, actions)
         if actions.shape[1:] != (self.config.horizon, self.config.action_dim):
             raise ValueError(
                 f"{ACTION} must be (B, {self.config.horizon}, {self.config.action_dim}), "
@@ -237,7 +276,10 @@ class DexGraspVLAController(nn.Module):
                 else:
                     eps = self.dit(x, tt, cond)
                 x = sched.step(eps.float(), t, x).prev_sample
-        return self._require_normalizer().unnormalize(ACTION, x.float())
+        actions = self._require_normalizer().unnormalize(ACTION, x.float())
+        if self.config.action_mode == "relative":
+            actions = actions + batch[OBS_STATE].to(dev).float()[:, None]
+        return actions
 
     @torch.inference_mode()
     def select_action(self, obs: dict[str, Any], generator: torch.Generator | None = None):

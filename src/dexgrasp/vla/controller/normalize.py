@@ -24,6 +24,24 @@ MODE_NAMES = {"min_max": "minmax", "mean_std": "meanstd"}  # controller name -> 
 StatsError = NormalizationError  # raised for missing / malformed / mismatched statistics
 
 
+def relative_action_windows(
+    store: Any, horizon: int, episodes: list[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """States (N, D) and every training window's actions relative to its state (N * H, D)."""
+    episodes = range(len(store)) if episodes is None else episodes
+    states, deltas = [], []
+    for e in episodes:
+        start, stop = store.episode_bounds(e)
+        state = store.slice(OBS_STATE, start, stop).astype(np.float32)
+        action = store.slice(ACTION, start, stop).astype(np.float32)
+        idx = np.minimum(np.arange(stop - start)[:, None] + np.arange(horizon), stop - start - 1)
+        states.append(state)
+        deltas.append((action[idx] - state[:, None]).reshape(-1, action.shape[-1]))
+    if not states:
+        raise StatsError("no episodes to fit the normalisation statistics on")
+    return np.concatenate(states), np.concatenate(deltas)
+
+
 class Normalizer(nn.Module):
     """Normalise / unnormalise ``observation.state`` and ``action`` tensors (..., D).
 
@@ -104,10 +122,22 @@ class Normalizer(nn.Module):
 
     @classmethod
     def fit(
-        cls, store: Any, episodes: list[int] | None = None, mode: str = "min_max"
+        cls,
+        store: Any,
+        episodes: list[int] | None = None,
+        mode: str = "min_max",
+        relative_horizon: int | None = None,
     ) -> Normalizer:
-        """Fit on an episode store's state and action arrays (streaming)."""
-        return cls(NormalizationStats.fit(store, keys=NORM_KEYS, episodes=episodes), mode)
+        """Fit on an episode store's state and action arrays (streaming).
+
+        ``relative_horizon`` H (``action_mode="relative"``): the action statistics describe
+        what the model predicts instead, ``action[t + k] - state[t]`` for k < H within each
+        episode (padded with its last action, like the training windows).
+        """
+        if relative_horizon is None:
+            return cls(NormalizationStats.fit(store, keys=NORM_KEYS, episodes=episodes), mode)
+        state, deltas = relative_action_windows(store, relative_horizon, episodes)
+        return cls.from_arrays(state, deltas, mode)
 
     def fingerprint(self) -> str:
         """sha256 of the statistics and mode: ties a checkpoint's weights to its statistics."""

@@ -117,6 +117,21 @@ def _trim_log(path: Path, step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
+def _load_weights(model: DexGraspVLAController, source: DexGraspVLAController, name: str) -> None:
+    """Copy ``source``'s trainable weights into ``model`` (same architecture; parameters
+    only ``model`` has, like the state-dropout token, keep their initial values)."""
+    own = model.trainable_state_dict()
+    theirs = source.trainable_state_dict()
+    unknown = sorted(set(theirs) - set(own))
+    shapes = sorted(k for k in set(theirs) & set(own) if theirs[k].shape != own[k].shape)
+    if unknown or shapes:
+        raise ValueError(
+            f"--init-from {name} does not fit this config: parameters {unknown[:5]} are unknown "
+            f"and {shapes[:5]} differ in shape; use the checkpoint's own config.json"
+        )
+    model.load_state_dict(theirs, strict=False)
+
+
 def train_controller(
     data: str | Path,
     out_dir: str | Path,
@@ -150,12 +165,21 @@ def train_controller(
     resuming = resume and (state_dir / "train_state.json").is_file()
 
     dataset = ControllerDataset(store, config.horizon, episodes=episodes, seed=train_cfg.seed)
+    source = None
     if resuming and (out / "normalization.json").is_file():
         normalizer = Normalizer.load(out / "normalization.json", config.norm_mode)
+    elif train_cfg.init_from:  # fine-tuning keeps the statistics the weights were trained with
+        source = DexGraspVLAController.from_pretrained(train_cfg.init_from)
+        normalizer = source.normalizer
     else:  # fitted on the training episodes only
-        normalizer = Normalizer.fit(store, episodes=episodes, mode=config.norm_mode)
+        relative = config.horizon if config.action_mode == "relative" else None
+        normalizer = Normalizer.fit(
+            store, episodes=episodes, mode=config.norm_mode, relative_horizon=relative
+        )
     normalizer.check_dims(config.state_dim, config.action_dim)
     model = DexGraspVLAController(config, normalizer)
+    if source is not None:
+        _load_weights(model, source, train_cfg.init_from)
 
     if train_cfg.feature_cache_views > 0 and model.frozen_prefixes():
         cache_dir = out / "feature_cache"
