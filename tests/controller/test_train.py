@@ -124,3 +124,6 @@ def test_init_from_starts_at_the_checkpoint_and_keeps_its_statistics(tmp_path, t
     with pytest.raises(ValueError, match="does not fit this config"):
         train_controller(tiny_store, tmp_path / "bad", tiny_config(hidden_dim=64), ft,
                          progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="action_mode='absolute'"):
+        train_controller(tiny_store, tmp_path / "bad", tiny_config(action_mode="relative"), ft,
+                         progress=False)  # fmt: skip

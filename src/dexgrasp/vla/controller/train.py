@@ -119,7 +119,13 @@ def _trim_log(path: Path, step: int) -> None:
 
 def _load_weights(model: DexGraspVLAController, source: DexGraspVLAController, name: str) -> None:
     """Copy ``source``'s trainable weights into ``model`` (same architecture; parameters
-    only ``model`` has, like the state-dropout token, keep their initial values)."""
+    only ``model`` has, like the mask-geometry MLP, keep their initial values)."""
+    for field in ("action_mode", "norm_mode", "horizon"):  # what the statistics describe
+        if getattr(source.config, field) != getattr(model.config, field):
+            raise ValueError(
+                f"--init-from {name} was trained with {field}={getattr(source.config, field)!r}, "
+                f"this config has {getattr(model.config, field)!r}: its statistics do not apply"
+            )
     own = model.trainable_state_dict()
     theirs = source.trainable_state_dict()
     unknown = sorted(set(theirs) - set(own))
