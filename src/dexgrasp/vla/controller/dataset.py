@@ -210,10 +210,18 @@ class ControllerDataset(Dataset):
         """Changes which cached augmentation view each sample uses."""
         self.epoch = epoch
 
-    def action_window(self, t: int, stop: int) -> np.ndarray:
-        """Actions t..t+H-1 clipped to the episode, padded with its last action: (H, A)."""
-        idx = np.minimum(np.arange(t, t + self.horizon), stop - 1)
-        return self.action[idx]
+    def action_window(self, t: int | np.ndarray, stop: int | np.ndarray) -> np.ndarray:
+        """Actions t..t+H-1 clipped to the episode, padded with its last action: (H, A), or
+        (N, H, A) for arrays of frames and episode stops."""
+        t, stop = np.asarray(t)[..., None], np.asarray(stop)[..., None]
+        return self.action[np.minimum(t + np.arange(self.horizon), stop - 1)]
+
+    def relative_actions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every sample's state (N, D) and its action window minus that state (N * H, A):
+        what a ``relative`` action mode model predicts."""
+        state = self.state[self.frames]
+        deltas = self.action_window(self.frames, self.stops) - state[:, None]
+        return state, deltas.reshape(-1, deltas.shape[-1])
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         t, stop = int(self.frames[i]), int(self.stops[i])

@@ -65,7 +65,7 @@ def mask_geometry(mask: torch.Tensor) -> torch.Tensor:
     """(B, H, W) mask -> (B, 8): present, sqrt(area fraction), centroid x, y and box x0, y0,
     x1, y1, coordinates in [-1, 1] (left/top = -1). An empty mask gives all zeros."""
     m = (mask > 0).float()
-    b, h, w = m.shape
+    h, w = m.shape[1:]
     xs = torch.linspace(-1, 1, w, device=m.device)
     ys = torch.linspace(-1, 1, h, device=m.device)
     col, row = m.amax(1), m.amax(2)  # (B, W), (B, H): which columns / rows hold the mask

@@ -24,24 +24,6 @@ MODE_NAMES = {"min_max": "minmax", "mean_std": "meanstd"}  # controller name -> 
 StatsError = NormalizationError  # raised for missing / malformed / mismatched statistics
 
 
-def relative_action_windows(
-    store: Any, horizon: int, episodes: list[int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """States (N, D) and every training window's actions relative to its state (N * H, D)."""
-    episodes = range(len(store)) if episodes is None else episodes
-    states, deltas = [], []
-    for e in episodes:
-        start, stop = store.episode_bounds(e)
-        state = store.slice(OBS_STATE, start, stop).astype(np.float32)
-        action = store.slice(ACTION, start, stop).astype(np.float32)
-        idx = np.minimum(np.arange(stop - start)[:, None] + np.arange(horizon), stop - start - 1)
-        states.append(state)
-        deltas.append((action[idx] - state[:, None]).reshape(-1, action.shape[-1]))
-    if not states:
-        raise StatsError("no episodes to fit the normalisation statistics on")
-    return np.concatenate(states), np.concatenate(deltas)
-
-
 class Normalizer(nn.Module):
     """Normalise / unnormalise ``observation.state`` and ``action`` tensors (..., D).
 
@@ -136,8 +118,10 @@ class Normalizer(nn.Module):
         """
         if relative_horizon is None:
             return cls(NormalizationStats.fit(store, keys=NORM_KEYS, episodes=episodes), mode)
-        state, deltas = relative_action_windows(store, relative_horizon, episodes)
-        return cls.from_arrays(state, deltas, mode)
+        from dexgrasp.vla.controller.dataset import ControllerDataset
+
+        windows = ControllerDataset(store, relative_horizon, episodes=episodes)
+        return cls.from_arrays(*windows.relative_actions(), mode)
 
     def fingerprint(self) -> str:
         """sha256 of the statistics and mode: ties a checkpoint's weights to its statistics."""
