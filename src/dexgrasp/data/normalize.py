@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -169,21 +170,33 @@ class NormalizationStats:
                     x = store.slice(key, a, min(stop, a + chunk_frames))
                     yield np.asarray(x, dtype=np.float64).reshape(x.shape[0], -1)
 
-        out: dict[str, dict[str, np.ndarray]] = {}
-        counts: dict[str, int] = {}
+        shapes = {}
         for key in keys:
             if key not in store.keys:
                 raise NormalizationError(f"store has no key {key!r}; keys: {list(store.keys)}")
-            frame_shape = tuple(store.frame_shape(key))
+            shapes[key] = tuple(store.frame_shape(key))
+        return cls.from_chunks({k: partial(chunks, k) for k in shapes}, shapes)
+
+    @classmethod
+    def from_chunks(
+        cls,
+        chunks: Mapping[str, Callable[[], Iterable[np.ndarray]]],
+        shapes: Mapping[str, tuple[int, ...]],
+    ) -> NormalizationStats:
+        """Statistics of data given as chunks: ``chunks[key]()`` yields (n, D) float64 arrays
+        (called twice: moments, then the quantile histogram) of frames of ``shapes[key]``."""
+        out: dict[str, dict[str, np.ndarray]] = {}
+        counts: dict[str, int] = {}
+        for key, frame_shape in shapes.items():
             if int(np.prod(frame_shape)) > MAX_DIMS:
                 raise NormalizationError(
                     f"{key}: frames of shape {frame_shape} are too large for per-dimension "
                     f"statistics (at most {MAX_DIMS} values); fit state/action-like keys"
                 )
-            n, mean, m2, lo, hi = _moments(chunks(key), key)
+            n, mean, m2, lo, hi = _moments(chunks[key](), key)
             hist = np.zeros((lo.size, HIST_BINS), np.int64)
             span = np.where(hi - lo > 0, hi - lo, 1.0)
-            for x in chunks(key):
+            for x in chunks[key]():
                 b = np.clip(((x - lo) / span * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
                 for d in range(lo.size):
                     hist[d] += np.bincount(b[:, d], minlength=HIST_BINS)

@@ -15,6 +15,7 @@ memmaps ``(N, V, L, D)`` next to a ``meta.json`` describing what was encoded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,12 +217,22 @@ class ControllerDataset(Dataset):
         t, stop = np.asarray(t)[..., None], np.asarray(stop)[..., None]
         return self.action[np.minimum(t + np.arange(self.horizon), stop - 1)]
 
-    def relative_actions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every sample's state (N, D) and its action window minus that state (N * H, A):
-        what a ``relative`` action mode model predicts."""
-        state = self.state[self.frames]
-        deltas = self.action_window(self.frames, self.stops) - state[:, None]
-        return state, deltas.reshape(-1, deltas.shape[-1])
+    def relative_chunks(self, block: int = 4096) -> dict[str, Callable[[], Iterator[np.ndarray]]]:
+        """What a ``relative`` action mode model sees, as chunk sources for
+        ``NormalizationStats.from_chunks``: every sample's state (n, D) and its action window
+        minus that state (n * H, A), ``block`` samples at a time, float64."""
+
+        def states() -> Iterator[np.ndarray]:
+            for a in range(0, len(self), block):
+                yield self.state[self.frames[a : a + block]].astype(np.float64)
+
+        def deltas() -> Iterator[np.ndarray]:
+            for a in range(0, len(self), block):
+                t, stop = self.frames[a : a + block], self.stops[a : a + block]
+                d = self.action_window(t, stop) - self.state[t][:, None]
+                yield d.reshape(-1, d.shape[-1]).astype(np.float64)
+
+        return {OBS_STATE: states, ACTION: deltas}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         t, stop = int(self.frames[i]), int(self.stops[i])

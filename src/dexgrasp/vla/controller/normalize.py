@@ -121,7 +121,8 @@ class Normalizer(nn.Module):
         from dexgrasp.vla.controller.dataset import ControllerDataset
 
         windows = ControllerDataset(store, relative_horizon, episodes=episodes)
-        return cls.from_arrays(*windows.relative_actions(), mode)
+        shapes = {OBS_STATE: windows.state.shape[1:], ACTION: windows.action.shape[1:]}
+        return cls(NormalizationStats.from_chunks(windows.relative_chunks(), shapes), mode)
 
     def fingerprint(self) -> str:
         """sha256 of the statistics and mode: ties a checkpoint's weights to its statistics."""
