@@ -62,8 +62,8 @@ def demo_consistency(store: EpisodeStore, step: int = 40) -> dict:
 def open_loop(policy, store: EpisodeStore, episodes: int, times: list[int], samples: int) -> dict:
     n_act = policy.config.n_action_steps
     out = {}
+    eps = [store.episode(e) for e in range(episodes)]
     for t in times:
-        eps = [store.episode(e) for e in range(episodes)]
         obs = {k: np.repeat(np.stack([ep[k][t] for ep in eps]), samples, 0) for k in OBS_KEYS}
         gt = np.stack([ep[ACTION][t : t + n_act, :ARM_DIM] for ep in eps])
         gen = torch.Generator().manual_seed(0)
