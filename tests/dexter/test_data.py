@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from dexgrasp.dexter.data import DexterDataset, as_sample, collate, contact_points
+from dexgrasp.dexter.data import (
+    DexterDataset,
+    GraspSample,
+    as_sample,
+    collate,
+    contact_points,
+    limit_per_object,
+)
 
 
 def _ds(model, data, **kw):
@@ -151,3 +158,25 @@ def test_rotation_augmentation_samples_and_fitted_ranges(model, data):
     fit_tokenizer(tok, samples, DexterConfig(augment_rotation=True))
     r = max(np.linalg.norm(s.grasp[:2]) for s in samples)
     assert np.all(tok.q_low[:2] <= -0.95 * r) and np.all(tok.q_high[:2] >= 0.95 * r)
+
+
+def test_limit_per_object_keeps_every_object_and_order():
+    def sample(oid, i):
+        return GraspSample(oid, np.full(28, float(i)), {}, ["grasp it"])
+
+    samples = [sample("a", i) for i in range(10)] + [sample("b", i) for i in range(3)]
+    kept = limit_per_object(samples, 4, seed=1)
+    assert [s.object_id for s in kept].count("a") == 4
+    assert [s.object_id for s in kept].count("b") == 3  # fewer than k: all kept
+
+    def picked(seed):
+        return [
+            next(i for i, s in enumerate(samples) if s is k)
+            for k in limit_per_object(samples, 4, seed)
+        ]
+
+    assert picked(1) == sorted(picked(1))  # input order
+    assert picked(1) == picked(1)  # seeded
+    assert picked(1) != picked(2)
+    with pytest.raises(ValueError, match="at least 1"):
+        limit_per_object(samples, 0)

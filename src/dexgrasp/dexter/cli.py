@@ -36,6 +36,13 @@ def register(top, groups) -> None:
         action="store_true",
         help="train on objects turned by random angles about the vertical axis",
     )
+    p.add_argument(
+        "--max-grasps-per-object",
+        type=int,
+        default=None,
+        metavar="K",
+        help="train on at most K grasps of each object (seeded random choice; all objects kept)",
+    )
     p.add_argument("--pos-bins", type=int, default=256)
     p.add_argument("--action-bins", type=int, default=256)
     p.add_argument("--llm", default=None, help="paper preset: Qwen2.5-0.5B hub id or directory")
@@ -156,7 +163,9 @@ def _train(args: argparse.Namespace) -> int:
             overrides["llm_init"] = "scratch"
         elif args.llm:
             overrides["llm_name_or_path"] = overrides["tokenizer"] = args.llm
-    objects, samples = load_grasp_data(args.data, args.split)
+    objects, samples = load_grasp_data(
+        args.data, args.split, max_per_object=args.max_grasps_per_object, seed=args.seed
+    )
     out = Path(args.out)
     if not args.no_resume and (out / "config.json").is_file():
         model = DexterModel.from_pretrained(out)  # resume: keep the fitted tokenizer

@@ -121,9 +121,16 @@ def fit_tokenizer(
 
 
 def load_grasp_data(
-    path: str | Path, split: str | None = "train"
+    path: str | Path,
+    split: str | None = "train",
+    max_per_object: int | None = None,
+    seed: int = 0,
 ) -> tuple[dict[str, np.ndarray], list[GraspSample]]:
-    """Objects (id -> (N, 3) points) and samples of one split of a GraspDataset directory."""
+    """Objects (id -> (N, 3) points) and samples of one split of a GraspDataset directory.
+
+    ``max_per_object`` keeps at most that many grasps of each object, drawn at random with
+    ``seed`` (kept in dataset order): every object stays, so a fixed step budget sees each
+    grasp more often without losing object variety."""
     try:
         from dexgrasp.grasps.dataset import GraspDataset
     except ImportError as err:
@@ -136,11 +143,27 @@ def load_grasp_data(
     if not records:
         raise ValueError(f"grasp dataset {path} has no records in split {split!r}")
     samples = [as_sample(r) for r in records]
+    if max_per_object is not None:
+        samples = limit_per_object(samples, max_per_object, seed)
     objects = {
         oid: np.asarray(ds.objects[oid].points, dtype=np.float32)
         for oid in sorted({s.object_id for s in samples})
     }
     return objects, samples
+
+
+def limit_per_object(samples: Sequence[GraspSample], k: int, seed: int = 0) -> list[GraspSample]:
+    """At most ``k`` samples of each object, a seeded random choice kept in input order."""
+    if k < 1:
+        raise ValueError(f"max grasps per object must be at least 1, got {k}")
+    by_object: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_object.setdefault(s.object_id, []).append(i)
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for idx in by_object.values():
+        keep.extend(idx if len(idx) <= k else rng.choice(idx, size=k, replace=False).tolist())
+    return [samples[i] for i in sorted(keep)]
 
 
 class DexterDataset(torch.utils.data.Dataset):
