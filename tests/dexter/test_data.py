@@ -160,6 +160,42 @@ def test_rotation_augmentation_samples_and_fitted_ranges(model, data):
     assert np.all(tok.q_low[:2] <= -0.95 * r) and np.all(tok.q_high[:2] >= 0.95 * r)
 
 
+def test_shift_augmentation_moves_object_grasp_and_contacts_together(model, data):
+    from dexgrasp.dexter.config import DexterConfig
+    from dexgrasp.dexter.data import fit_tokenizer, shift_sample
+    from dexgrasp.grasps.conventions import ROTATION_SLICE, TRANSLATION_SLICE
+
+    objects, samples = data
+    s = samples[0]
+    offset = np.array([0.01, -0.02, 0.03])
+    pts, moved = shift_sample(offset, objects[s.object_id], s)
+    np.testing.assert_allclose(
+        pts - objects[s.object_id], np.broadcast_to(offset, pts.shape), atol=1e-6
+    )
+    np.testing.assert_allclose(moved.grasp[TRANSLATION_SLICE], s.grasp[TRANSLATION_SLICE] + offset)
+    np.testing.assert_array_equal(moved.grasp[ROTATION_SLICE], s.grasp[ROTATION_SLICE])
+    np.testing.assert_array_equal(moved.grasp[6:], s.grasp[6:])  # joints stay
+    for link, xyz in s.contacts.items():
+        np.testing.assert_allclose(moved.contacts[link], xyz + offset)
+    # training items move by a random offset with the same shape; eval items do not move
+    plain = _ds(model, data, contact_dropout=0.0)[0]["points"]
+    shifted = _ds(model, data, contact_dropout=0.0, augment_shift=0.05)[0]["points"]
+    delta = shifted - plain
+    assert delta.abs().max() <= 0.05 + 1e-6 and delta.abs().max() > 0
+    torch.testing.assert_close(delta, delta[:1].expand_as(delta))
+    assert _ds(model, data, augment_shift=0.05, train=False)[0]["points"].equal(plain)
+    # ranges fitted for the augmentation widen by the offset on every translation axis
+    tok = model.tokenizer
+    fit_tokenizer(tok, samples, DexterConfig())
+    low, high = tok.q_low.copy(), tok.q_high.copy()
+    fit_tokenizer(tok, samples, DexterConfig(augment_shift=0.05))
+    np.testing.assert_allclose(tok.q_low[:3], low[:3] - 0.05, atol=1e-9)
+    np.testing.assert_allclose(tok.q_high[:3], high[:3] + 0.05, atol=1e-9)
+    np.testing.assert_allclose(tok.q_low[3:], low[3:])
+    with pytest.raises(ValueError, match="augment_shift"):
+        DexterConfig(augment_shift=-0.1)
+
+
 def test_limit_per_object_keeps_every_object_and_order():
     def sample(oid, i):
         return GraspSample(oid, np.full(28, float(i)), {}, ["grasp it"])

@@ -37,6 +37,13 @@ def register(top, groups) -> None:
         help="train on objects turned by random angles about the vertical axis",
     )
     p.add_argument(
+        "--augment-shift",
+        type=float,
+        default=0.0,
+        metavar="METRES",
+        help="train on objects moved by random offsets of up to METRES per axis (e.g. 0.05)",
+    )
+    p.add_argument(
         "--max-grasps-per-object",
         type=int,
         default=None,
@@ -155,6 +162,7 @@ def _train(args: argparse.Namespace) -> int:
     overrides = {
         "action_only": args.action_only,
         "augment_rotation": args.augment_rotation,
+        "augment_shift": args.augment_shift,
         "n_pos_bins": args.pos_bins,
         "n_action_bins": args.action_bins,
     }

@@ -56,6 +56,10 @@ class DexterConfig:
         augment_rotation: train on objects turned by random angles about the vertical axis
             (points, contacts and grasp together); the tokenizer's ranges are fitted to cover
             them. Against memorising whole training grasps.
+        augment_shift: train on objects moved by a random offset of up to this many metres
+            along each axis (points, contacts and grasp translation together; 0 = off). The
+            object frame's origin is arbitrary, so this is an exact symmetry of the data; it
+            makes the grasp's place readable only from the points.
         attn_implementation: transformers attention backend ("sdpa" or "eager").
     """
 
@@ -72,6 +76,7 @@ class DexterConfig:
     max_contacts_per_link: int = 1
     action_only: bool = False
     augment_rotation: bool = False
+    augment_shift: float = 0.0
     attn_implementation: str = "sdpa"
 
     def __post_init__(self) -> None:
@@ -83,6 +88,11 @@ class DexterConfig:
             raise ValueError(
                 f"DexterConfig.grasp_quantiles must be (low, high) with 0 <= low < high <= 1, "
                 f"got {self.grasp_quantiles}"
+            )
+        if not 0 <= self.augment_shift < 1:
+            raise ValueError(
+                f"DexterConfig.augment_shift is in metres and must be in [0, 1), "
+                f"got {self.augment_shift}"
             )
         if self.grasp_margin < 0:
             raise ValueError(f"DexterConfig.grasp_margin must be >= 0, got {self.grasp_margin}")

@@ -96,6 +96,19 @@ def rotate_about_z(
     return points, GraspSample(sample.object_id, grasp, contacts, sample.instructions)
 
 
+def shift_sample(
+    offset: np.ndarray, points: np.ndarray, sample: GraspSample
+) -> tuple[np.ndarray, GraspSample]:
+    """The object moved by ``offset`` (3,) metres, with the grasp's translation and every
+    contact moved alike (the same grasp of the moved object). Returns (points (N, 3), sample)."""
+    offset = np.asarray(offset, dtype=np.float64).reshape(3)
+    grasp = np.array(sample.grasp, dtype=np.float64)
+    grasp[TRANSLATION_SLICE] += offset
+    contacts = {k: v + offset for k, v in sample.contacts.items()}
+    moved = np.asarray(points) + offset.astype(np.asarray(points).dtype)
+    return moved, GraspSample(sample.object_id, grasp, contacts, sample.instructions)
+
+
 def contact_points(samples: Sequence[GraspSample]) -> np.ndarray:
     """(K, 3) every contact position of the samples (for fitting position bounds)."""
     pts = [v for s in samples for v in s.contacts.values() if len(v)]
@@ -108,7 +121,8 @@ def fit_tokenizer(
     """Fit grasp ranges and contact bounds on training samples (ranges as ``config`` says:
     ``DexterConfig.grasp_quantiles`` / ``grasp_margin``; the tokenizer's defaults without).
     With ``config.augment_rotation`` the ranges cover the samples turned about the vertical
-    axis in steps of 15 degrees (what training with that augmentation shows the model)."""
+    axis in steps of 15 degrees (what training with that augmentation shows the model); with
+    ``config.augment_shift`` they widen by that offset on every axis."""
     kw = {}
     if config is not None:
         kw = {"quantiles": config.grasp_quantiles, "grasp_margin": config.grasp_margin}
@@ -117,6 +131,13 @@ def fit_tokenizer(
         turned = [turn_about_z(a, grasps, points) for a in np.arange(24) * (np.pi / 12)]
         grasps = np.concatenate([g for g, _ in turned])
         points = np.concatenate([p for _, p in turned])
+    shift = float(getattr(config, "augment_shift", 0.0) or 0.0)
+    if shift > 0:  # the extreme offsets on every axis at once cover each axis' range
+        grasps = np.concatenate([grasps] + [grasps.copy() for _ in range(2)])
+        n = len(grasps) // 3
+        grasps[n : 2 * n, TRANSLATION_SLICE] += shift
+        grasps[2 * n :, TRANSLATION_SLICE] -= shift
+        points = np.concatenate([points, points + shift, points - shift])
     tokenizer.fit(grasps, points, **kw)
 
 
@@ -185,6 +206,8 @@ class DexterDataset(torch.utils.data.Dataset):
         augment_rotation: in training, turn each sample's object, contacts and grasp by a
             random angle about the vertical axis (the tokenizer must be fitted with the same
             flag, see :func:`fit_tokenizer`).
+        augment_shift: in training, move each sample's object, contacts and grasp by a random
+            offset of up to this many metres per axis (fit the tokenizer with the same value).
         seed: base seed; item ``i`` at epoch ``e`` uses ``seed + e * len + i``.
     """
 
@@ -200,6 +223,7 @@ class DexterDataset(torch.utils.data.Dataset):
         seed: int = 0,
         steer_prob: float = 0.0,
         augment_rotation: bool = False,
+        augment_shift: float = 0.0,
     ) -> None:
         if not 0.0 <= contact_dropout <= 1.0:
             raise ValueError(f"contact_dropout must be in [0, 1], got {contact_dropout}")
@@ -217,6 +241,7 @@ class DexterDataset(torch.utils.data.Dataset):
         self.contact_dropout = contact_dropout
         self.steer_prob = steer_prob
         self.augment_rotation = augment_rotation
+        self.augment_shift = augment_shift
         self.action_only = action_only
         self.train = train
         self.seed = seed
@@ -232,6 +257,10 @@ class DexterDataset(torch.utils.data.Dataset):
         if rng and self.augment_rotation:
             rotated, s = rotate_about_z(rng.uniform(0.0, 2 * np.pi), points.numpy(), s)
             points = torch.from_numpy(rotated)
+        if rng and self.augment_shift > 0:
+            offset = np.array([rng.uniform(-self.augment_shift, self.augment_shift) for _ in "xyz"])
+            moved, s = shift_sample(offset, points.numpy(), s)
+            points = torch.from_numpy(moved)
         instruction = rng.choice(s.instructions) if rng else s.instructions[0]
         meta = prompts.pick_meta_prompt(self.action_only, rng)
         drop = bool(rng and rng.random() < self.contact_dropout)

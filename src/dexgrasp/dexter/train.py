@@ -134,6 +134,7 @@ def train(
         seed=config.seed,
         steer_prob=config.steer_prob,
         augment_rotation=model.config.augment_rotation,
+        augment_shift=model.config.augment_shift,
     )
     loader = torch.utils.data.DataLoader(
         dataset,
