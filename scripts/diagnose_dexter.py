@@ -37,7 +37,7 @@ def category(object_id: str) -> str:
 
 def diagnose(model: DexterModel, objects, samples, n_objects: int) -> dict:
     tok = model.tokenizer
-    bins = np.stack([tok.grasp_to_bins(s.grasp[None])[0] for s in samples])
+    bins = tok.grasp_to_bins(np.stack([s.grasp for s in samples]))
     owner = np.array([s.object_id for s in samples])
     first = {}
     for i, s in enumerate(samples):

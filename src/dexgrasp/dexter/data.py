@@ -133,11 +133,12 @@ def fit_tokenizer(
         points = np.concatenate([p for _, p in turned])
     shift = float(getattr(config, "augment_shift", 0.0) or 0.0)
     if shift > 0:  # the extreme offsets on every axis at once cover each axis' range
-        grasps = np.concatenate([grasps] + [grasps.copy() for _ in range(2)])
-        n = len(grasps) // 3
-        grasps[n : 2 * n, TRANSLATION_SLICE] += shift
-        grasps[2 * n :, TRANSLATION_SLICE] -= shift
-        points = np.concatenate([points, points + shift, points - shift])
+        up, down = grasps.copy(), grasps.copy()
+        up[:, TRANSLATION_SLICE] += shift
+        down[:, TRANSLATION_SLICE] -= shift
+        grasps = np.concatenate([grasps, up, down])
+        # contact bounds use only the extremes, so the two moved corners suffice
+        points = np.concatenate([points, points.min(0)[None] - shift, points.max(0)[None] + shift])
     tokenizer.fit(grasps, points, **kw)
 
 
@@ -258,7 +259,9 @@ class DexterDataset(torch.utils.data.Dataset):
             rotated, s = rotate_about_z(rng.uniform(0.0, 2 * np.pi), points.numpy(), s)
             points = torch.from_numpy(rotated)
         if rng and self.augment_shift > 0:
-            offset = np.array([rng.uniform(-self.augment_shift, self.augment_shift) for _ in "xyz"])
+            offset = np.array(
+                [rng.uniform(-self.augment_shift, self.augment_shift) for _ in range(3)]
+            )
             moved, s = shift_sample(offset, points.numpy(), s)
             points = torch.from_numpy(moved)
         instruction = rng.choice(s.instructions) if rng else s.instructions[0]
