@@ -13,6 +13,9 @@ record's instruction is compared, in action-bin space, with every training grasp
 - ``exact``: the share of answers equal to some training grasp in every dimension (memorised).
 - ``swap``: the same prompt with the points of another object of the same category: the mean
   number of action bins that change (0: the points are not read at all).
+- ``loss``: teacher-forced cross-entropy on the training records of those objects (first
+  instruction, no position dropout), split into the contact block and the grasp's action
+  tokens, with token accuracy: where a contacts-first model is behind an action-only one.
 
 ``--max-per-object`` and ``--seed`` must match the training command's
 ``--max-grasps-per-object`` and ``--seed`` so that "training grasps" are the ones it saw.
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 
 from dexgrasp.dexter.data import load_grasp_data
+from dexgrasp.dexter.evaluate import answer_losses
 from dexgrasp.dexter.generate import generate_grasps
 from dexgrasp.dexter.model import DexterModel
 
@@ -67,7 +71,9 @@ def diagnose(model: DexterModel, objects, samples, n_objects: int) -> dict:
         if mates:
             changed.append(float((answer(objects[mates[0]]) != a).sum()))
     n = len(ids)
+    chosen = set(ids)
     return {
+        "loss": answer_losses(model, objects, [s for s in samples if s.object_id in chosen]),
         "answers": n,
         "nearest": {k: v / n for k, v in counts.items()},
         "exact": exact / n,

@@ -248,3 +248,49 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
             cells.append("-" if v is None else format(float(v) * scale, fmt))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def answer_losses(
+    model: Any, objects: Mapping[str, np.ndarray], samples: Sequence[Any], batch: int = 32
+) -> dict[str, dict[str, float] | None]:
+    """Teacher-forced cross-entropy and accuracy of ``samples`` (first instruction, no position
+    dropout), split into the contact block (delimiters, links, positions) and the grasp's action
+    tokens. ``contacts`` is None for an action-only model."""
+    import torch
+
+    from dexgrasp.dexter.data import DexterDataset, collate
+    from dexgrasp.dexter.model import IGNORE_INDEX
+
+    tok = model.tokenizer
+    ds = DexterDataset(
+        objects,
+        samples,
+        tok,
+        model.num_point_tokens,
+        action_only=model.config.action_only,
+        train=False,
+    )
+    action_ids = torch.as_tensor(tok.action_ids)
+    sums = {"contacts": [0.0, 0, 0], "actions": [0.0, 0, 0]}  # loss sum, correct, count
+    model.eval()
+    for lo in range(0, len(ds), batch):
+        b = collate([ds[i] for i in range(lo, min(lo + batch, len(ds)))], tok.pad_id)
+        with torch.no_grad():
+            hidden, _ = model.hidden_states(b["input_ids"], b["attention_mask"], b["points"])
+            logits = model.llm.lm_head(hidden[:, :-1]).float()
+        target = b["labels"][:, 1:]
+        answer = target != IGNORE_INDEX
+        before = torch.cumsum(target == tok.action_start_id, 1) == 0  # the contact block
+        parts = {"contacts": answer & before, "actions": answer & torch.isin(target, action_ids)}
+        nll = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), target.clamp(min=0), reduction="none"
+        )
+        hit = logits.argmax(-1) == target
+        for name, sel in parts.items():
+            sums[name][0] += float(nll[sel].sum())
+            sums[name][1] += int(hit[sel].sum())
+            sums[name][2] += int(sel.sum())
+    return {
+        k: {"loss": v[0] / v[2], "acc": v[1] / v[2], "tokens": v[2]} if v[2] else None
+        for k, v in sums.items()
+    }

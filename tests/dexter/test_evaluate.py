@@ -1,0 +1,45 @@
+"""Teacher-forced answer losses, split into the contact block and the action tokens."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from dexgrasp.dexter.data import fit_tokenizer
+from dexgrasp.dexter.evaluate import answer_losses
+from dexgrasp.dexter.model import DexterModel
+from dexgrasp.grasps.conventions import GRASP_DIM
+
+
+def test_parts_count_the_right_tokens(model, data):
+    objects, samples = data
+    out = answer_losses(model, objects, samples, batch=5)
+    tok = model.tokenizer
+    contact_tokens = 0
+    for s in samples:
+        answer = tok.encode_answer(s.contacts, s.grasp)
+        contact_tokens += answer.index(tok.action_start_id)
+    assert out["contacts"]["tokens"] == contact_tokens
+    assert out["actions"]["tokens"] == GRASP_DIM * len(samples)
+    for part in out.values():
+        assert math.isfinite(part["loss"]) and part["loss"] > 0
+        assert 0.0 <= part["acc"] <= 1.0
+
+
+def test_batching_does_not_change_the_result(model, data):
+    objects, samples = data
+    a = answer_losses(model, objects, samples, batch=3)
+    b = answer_losses(model, objects, samples, batch=64)
+    for k in a:
+        assert abs(a[k]["loss"] - b[k]["loss"]) < 1e-4 and a[k]["acc"] == b[k]["acc"]
+
+
+def test_action_only_model_has_no_contact_part(micro_config, data):
+    objects, samples = data
+    torch.manual_seed(0)
+    m = DexterModel.build(micro_config(action_only=True))
+    fit_tokenizer(m.tokenizer, samples)
+    out = answer_losses(m, objects, samples)
+    assert out["contacts"] is None
+    assert out["actions"]["tokens"] == GRASP_DIM * len(samples)
