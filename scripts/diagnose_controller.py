@@ -3,16 +3,18 @@ the demonstrations are. Prints one JSON object.
 
     python scripts/diagnose_controller.py --data data/demos_train.zarr [--ckpt DIR]
 
-- ``demos``: for each grasp kind, the arm posture 40 steps into an episode compared between
-  each demonstration and the one whose target mask centroid (first frame) is nearest in the
-  image; next to random pairs. When nearest neighbours differ about as much as random pairs,
-  the target's place in the image does not determine the expert's posture.
+- ``demos``: for each grasp kind (and ``all``), the arm posture ``--step`` steps into an
+  episode compared between each demonstration and the one whose target mask centroid (first
+  frame) is nearest in the image; next to random pairs. When nearest neighbours differ about
+  as much as random pairs, the target's place in the image does not determine the expert's
+  posture. The same for the palm pose (forward kinematics): position (cm), rotation (deg).
 - ``open_loop`` (with ``--ckpt``): on the first frames of training episodes, the policy's
   first ``n_action_steps`` actions against the demonstration's (mean absolute error per arm
-  joint, radians), split into the spread between samples and the bias of their mean.
+  joint, radians), split into the spread between samples and the bias of their mean, and the
+  palm position error (cm, forward kinematics of the joint targets).
 - ``first_chunk``: the whole first chunk of each episode (robot at rest, so only the images
   and the mask say where to go) against the demonstration, next to predicting the mean
-  demonstration chunk.
+  demonstration chunk; in joints (radians) and palm position (cm).
 """
 
 from __future__ import annotations
@@ -25,8 +27,22 @@ import torch
 
 from dexgrasp.constants import ACTION, ARM_DIM, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.data.episodes import EpisodeStore
+from dexgrasp.vla.controller.kinematics import PalmKinematics, rotation_from_6d
+
+KINEMATICS = PalmKinematics()
 
 OBS_KEYS = (OBS_STATE, OBS_HEAD, OBS_WRIST, OBS_MASK)
+
+
+def _palm(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Palm positions (..., 3) and rotations (..., 3, 3) of joint targets (..., 13)."""
+    palm = KINEMATICS.to_palm(joints)
+    return palm[..., :3], rotation_from_6d(palm[..., 3:9])
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    cos = (np.einsum("nij,nij->n", a, b) - 1) / 2  # trace(a^T b)
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
 def demo_consistency(store: EpisodeStore, step: int = 40) -> dict:
@@ -38,24 +54,26 @@ def demo_consistency(store: EpisodeStore, step: int = 40) -> dict:
         centroids.append((xs.mean(), ys.mean()) if len(xs) else (np.nan, np.nan))
         kinds.append(store.meta(e).get("grasp", "?"))
     centroids, kinds = np.array(centroids), np.array(kinds)
-    arm = actions[np.minimum(starts + step, store.episode_ends - 1)][:, :ARM_DIM]
+    joints = actions[np.minimum(starts + step, store.episode_ends - 1)]
+    arm = joints[:, :ARM_DIM]
+    pos, rot = _palm(joints)
     rng = np.random.default_rng(0)
     out = {}
-    for kind in sorted(set(kinds)):
-        idx = np.flatnonzero(kinds == kind)
+    for kind in ["all", *sorted(set(kinds))]:
+        idx = np.arange(len(kinds)) if kind == "all" else np.flatnonzero(kinds == kind)
         if len(idx) < 2:
             continue
         d = np.linalg.norm(centroids[idx, None] - centroids[None, idx], axis=-1)
         np.fill_diagonal(d, np.inf)
-        nearest = idx[np.nanargmin(d, axis=1)]
-        out[kind] = {
-            "episodes": int(len(idx)),
-            "nearest_px_median": float(np.nanmedian(np.nanmin(d, axis=1))),
-            "nearest_arm_diff_median": float(np.median(np.abs(arm[idx] - arm[nearest]).mean(1))),
-            "random_arm_diff_median": float(
-                np.median(np.abs(arm[idx] - arm[rng.permutation(idx)]).mean(1))
-            ),
-        }
+        pairs = {"nearest": idx[np.nanargmin(d, axis=1)], "random": rng.permutation(idx)}
+        row = {"episodes": int(len(idx)), "nearest_px_median": float(np.nanmedian(d.min(1)))}
+        for name, other in pairs.items():
+            row[f"{name}_arm_diff_median"] = float(np.median(np.abs(arm[idx] - arm[other]).mean(1)))
+            row[f"{name}_palm_cm_median"] = float(
+                100 * np.median(np.linalg.norm(pos[idx] - pos[other], axis=1))
+            )
+            row[f"{name}_palm_deg_median"] = float(np.median(_angle_deg(rot[idx], rot[other])))
+        out[kind] = row
     return out
 
 
@@ -65,14 +83,20 @@ def open_loop(policy, store: EpisodeStore, episodes: int, times: list[int], samp
     eps = [store.episode(e) for e in range(episodes)]
     for t in times:
         obs = {k: np.repeat(np.stack([ep[k][t] for ep in eps]), samples, 0) for k in OBS_KEYS}
-        gt = np.stack([ep[ACTION][t : t + n_act, :ARM_DIM] for ep in eps])
+        gt_full = np.stack([ep[ACTION][t : t + n_act] for ep in eps])
+        gt = gt_full[..., :ARM_DIM]
         gen = torch.Generator().manual_seed(0)
-        pred = policy.predict_action_chunk(obs, generator=gen).numpy()
-        pred = pred[:, :n_act, :ARM_DIM].reshape(episodes, samples, n_act, ARM_DIM)
+        pred_full = policy.predict_action_chunk(obs, generator=gen).numpy()[:, :n_act]
+        pred_full = pred_full.reshape(episodes, samples, n_act, -1)
+        pred = pred_full[..., :ARM_DIM]
         out[f"t={t}"] = {
             "spread": float(pred.std(1).mean()),
             "bias": float(np.abs(pred.mean(1) - gt).mean()),
             "error": float(np.abs(pred - gt[:, None]).mean()),
+            "palm_cm": float(
+                100
+                * np.linalg.norm(_palm(pred_full)[0] - _palm(gt_full)[0][:, None], axis=-1).mean()
+            ),
         }
     return out
 
@@ -82,12 +106,16 @@ def first_chunk(policy, store: EpisodeStore, episodes: int) -> dict:
     eps = [store.episode(e) for e in range(episodes)]
     obs = {k: np.stack([ep[k][0] for ep in eps]) for k in OBS_KEYS}
     idx = [np.minimum(np.arange(h), len(ep[ACTION]) - 1) for ep in eps]
-    gt = np.stack([ep[ACTION][i, :ARM_DIM] for ep, i in zip(eps, idx)])
+    gt = np.stack([ep[ACTION][i] for ep, i in zip(eps, idx)])
     pred = policy.predict_action_chunk(obs, generator=torch.Generator().manual_seed(0)).numpy()
+    gt_pos, pred_pos = _palm(gt)[0], _palm(pred)[0]
+    mean_pos = gt_pos.mean(0, keepdims=True)
     return {
         "episodes": episodes,
-        "policy_error": float(np.abs(pred[..., :ARM_DIM] - gt).mean()),
-        "mean_demo_error": float(np.abs(gt.mean(0, keepdims=True) - gt).mean()),
+        "policy_error": float(np.abs(pred[..., :ARM_DIM] - gt[..., :ARM_DIM]).mean()),
+        "mean_demo_error": float(np.abs(gt[..., :ARM_DIM].mean(0) - gt[..., :ARM_DIM]).mean()),
+        "policy_palm_cm": float(100 * np.linalg.norm(pred_pos - gt_pos, axis=-1).mean()),
+        "mean_demo_palm_cm": float(100 * np.linalg.norm(mean_pos - gt_pos, axis=-1).mean()),
     }
 
 
@@ -98,9 +126,10 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=8, help="training episodes to probe")
     p.add_argument("--samples", type=int, default=8, help="chunks sampled per frame")
     p.add_argument("--times", default="12,30,42", help="frames to probe (comma-separated)")
+    p.add_argument("--step", type=int, default=40, help="demos: frame compared between pairs")
     args = p.parse_args()
     store = EpisodeStore(args.data)
-    result = {"demos": demo_consistency(store)}
+    result = {"demos": demo_consistency(store, args.step)}
     if args.ckpt:
         from dexgrasp.vla.controller.modeling import DexGraspVLAController
 

@@ -122,13 +122,13 @@ def test_cached_and_uncached_chunks_agree():
 def test_select_action_runs_the_receding_horizon(monkeypatch):
     policy = make_policy().eval()
     calls = []
-    real = policy.predict_action_chunk
+    real = policy._model_chunk
 
     def counting(obs, generator=None):
         calls.append(1)
         return real(obs, generator)
 
-    monkeypatch.setattr(policy, "predict_action_chunk", counting)
+    monkeypatch.setattr(policy, "_model_chunk", counting)
     obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}  # env-style, unbatched
     actions = [policy.select_action(obs) for _ in range(9)]
     assert all(a.shape == (13,) for a in actions)

@@ -29,6 +29,7 @@ ENCODER_KINDS = ("dinov2", "dinov2_trainable", "vit_small", "conv")
 FROZEN_ENCODER_KINDS = ("dinov2",)
 NORM_MODES = ("min_max", "mean_std")
 ACTION_MODES = ("absolute", "relative")
+ACTION_SPACES = ("joint", "palm")
 
 
 class ConfigError(ValueError):
@@ -133,6 +134,11 @@ class ControllerConfig:
     # back, so its outputs are absolute targets either way. Holding still is then a chunk
     # of zeros instead of a copy of the state through the whole network.
     action_mode: str = "absolute"
+    # "joint": the model predicts joint targets (the paper). "palm": it predicts the palm
+    # pose (position + rotation, simulated arm's kinematics) and hand joints, turned into
+    # joint targets by IK as they are executed (kinematics.py); "relative" then subtracts
+    # the palm pose of the measured joints. Outputs are joint targets either way.
+    action_space: str = "joint"
     # Colour jitter during training (strengths; 0 disables a component)
     jitter_brightness: float = 0.3
     jitter_contrast: float = 0.3
@@ -196,6 +202,15 @@ class ControllerConfig:
             raise ConfigError(f"norm_mode={self.norm_mode!r}: expected one of {NORM_MODES}")
         if self.action_mode not in ACTION_MODES:
             raise ConfigError(f"action_mode={self.action_mode!r}: expected one of {ACTION_MODES}")
+        if self.action_space not in ACTION_SPACES:
+            raise ConfigError(
+                f"action_space={self.action_space!r}: expected one of {ACTION_SPACES}"
+            )
+        if self.action_space == "palm" and (self.state_dim, self.action_dim) != (13, 13):
+            raise ConfigError(
+                "action_space='palm' needs the 7-joint arm + 6-joint hand (state_dim = "
+                f"action_dim = 13), got {self.state_dim}/{self.action_dim}"
+            )
         if self.clip_sample and self.norm_mode != "min_max":
             raise ConfigError("clip_sample=True needs norm_mode='min_max' (actions in [-1, 1])")
         for name in ("jitter_brightness", "jitter_contrast", "jitter_saturation"):
@@ -222,6 +237,12 @@ class ControllerConfig:
     def n_obs_tokens(self) -> int:
         """Head + wrist + state tokens (2739 at paper scale)."""
         return self.n_head_tokens + self.n_wrist_tokens + 1
+
+    @property
+    def model_action_dim(self) -> int:
+        """Width of what the diffusion head predicts: ``action_dim`` joint targets, or 15
+        palm-space values with ``action_space="palm"`` (normalisation statistics use it)."""
+        return 3 + 6 + (self.action_dim - 7) if self.action_space == "palm" else self.action_dim
 
     @property
     def n_cond_tokens(self) -> int:

@@ -217,22 +217,35 @@ class ControllerDataset(Dataset):
         t, stop = np.asarray(t)[..., None], np.asarray(stop)[..., None]
         return self.action[np.minimum(t + np.arange(self.horizon), stop - 1)]
 
-    def relative_chunks(self, block: int = 4096) -> dict[str, Callable[[], Iterator[np.ndarray]]]:
-        """What a ``relative`` action mode model sees, as chunk sources for
+    def stat_chunks(
+        self,
+        relative: bool = True,
+        convert: Callable[[np.ndarray], np.ndarray] | None = None,
+        block: int = 4096,
+    ) -> dict[str, Callable[[], Iterator[np.ndarray]]]:
+        """What the diffusion head sees, as chunk sources for
         ``NormalizationStats.from_chunks``: every sample's state (n, D) and its action window
-        minus that state (n * H, A), ``block`` samples at a time, float64."""
+        (n * H, A), minus the window's starting state when ``relative``, ``block`` samples at
+        a time, float64. ``convert`` maps (n, 13) joint arrays to the model's action space
+        (``PalmKinematics.to_palm``); it runs once over the store's actions and states."""
+        action, ref = self.action, self.state
+        if convert is not None:
+            action, ref = convert(self.action), convert(self.state)
 
         def states() -> Iterator[np.ndarray]:
             for a in range(0, len(self), block):
                 yield self.state[self.frames[a : a + block]].astype(np.float64)
 
-        def deltas() -> Iterator[np.ndarray]:
+        def actions() -> Iterator[np.ndarray]:
+            steps = np.arange(self.horizon)
             for a in range(0, len(self), block):
                 t, stop = self.frames[a : a + block], self.stops[a : a + block]
-                d = self.action_window(t, stop) - self.state[t][:, None]
-                yield d.reshape(-1, d.shape[-1]).astype(np.float64)
+                w = action[np.minimum(t[:, None] + steps, stop[:, None] - 1)]
+                if relative:
+                    w = w - ref[t][:, None]
+                yield w.reshape(-1, w.shape[-1]).astype(np.float64)
 
-        return {OBS_STATE: states, ACTION: deltas}
+        return {OBS_STATE: states, ACTION: actions}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         t, stop = int(self.frames[i]), int(self.stops[i])

@@ -118,13 +118,18 @@ class DexGraspVLAController(nn.Module):
         self.head_proj = _mlp(cfg.head_encoder.feature_dim + cfg.mask_vit_dim, d)
         self.wrist_proj = _mlp(cfg.wrist_encoder.feature_dim, d)
         self.state_proj = _mlp(cfg.state_dim, d)
+        # Absolute palm-space models also see the palm pose of the measured joints, normalised
+        # like their actions (a relative model is anchored to it already).
+        self.palm_state_proj = None
+        if cfg.action_space == "palm" and cfg.action_mode == "absolute":
+            self.palm_state_proj = _mlp(cfg.model_action_dim, d)
         self.geometry_proj = None
         if cfg.mask_geometry:
             self.geometry_proj = _mlp(MASK_GEOMETRY_DIM, d)
             nn.init.zeros_(self.geometry_proj[-1].weight)  # starts as "no information"
             nn.init.zeros_(self.geometry_proj[-1].bias)
         self.dit = DiT(
-            cfg.action_dim, cfg.horizon, cfg.n_obs_tokens, d, cfg.dit_layers, cfg.dit_heads,
+            cfg.model_action_dim, cfg.horizon, cfg.n_obs_tokens, d, cfg.dit_layers, cfg.dit_heads,
             cfg.dit_mlp_ratio, cfg.attn_dropout, cfg.dropout,
         )  # fmt: skip
         self.normalizer = normalizer
@@ -133,6 +138,7 @@ class DexGraspVLAController(nn.Module):
         self.use_kv_cache = True
         self.autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for inference
         self._queue: deque[torch.Tensor] = deque()
+        self._kinematics = None  # PalmKinematics, built on first use (action_space="palm")
 
     # ---- bookkeeping ------------------------------------------------------------------------
     @property
@@ -185,6 +191,9 @@ class DexGraspVLAController(nn.Module):
         if mask.ndim != 3:
             raise ValueError(f"{OBS_MASK} must be (B, H, W), got {tuple(mask.shape)}")
         state_token = self.state_proj(state)
+        if self.palm_state_proj is not None:
+            palm = self._to_model_space(batch[OBS_STATE].float())
+            state_token = state_token + self.palm_state_proj(norm.normalize(ACTION, palm))
         if self.geometry_proj is not None:
             state_token = state_token + self.geometry_proj(mask_geometry(mask))
         mask = resize((mask > 0).float()[:, None], self.config.image_size)
@@ -201,15 +210,16 @@ class DexGraspVLAController(nn.Module):
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Diffusion loss on a batch with ``action`` (B, H, A). Returns (loss, info)."""
         norm = self._require_normalizer()
-        actions = batch[ACTION].to(self.device).float()
-        if self.config.action_mode == "relative":
-            actions = actions - batch[OBS_STATE].to(self.device).float()[:, None]
-        actions = norm.normalize(ACTION, actions)
-        if actions.shape[1:] != (self.config.horizon, self.config.action_dim):
+        cfg = self.config
+        actions = batch[ACTION].float()
+        if actions.shape[1:] != (cfg.horizon, cfg.action_dim):
             raise ValueError(
-                f"{ACTION} must be (B, {self.config.horizon}, {self.config.action_dim}), "
-                f"got {tuple(actions.shape)}"
+                f"{ACTION} must be (B, {cfg.horizon}, {cfg.action_dim}), got {tuple(actions.shape)}"
             )
+        actions = self._to_model_space(actions)
+        if cfg.action_mode == "relative":
+            actions = actions - self._to_model_space(batch[OBS_STATE].float())[:, None]
+        actions = norm.normalize(ACTION, actions)
         obs = self.encode_observation(batch, augment=self.training)
         b = actions.shape[0]
         noise = immiscible_noise(actions) if self.config.immiscible else torch.randn_like(actions)
@@ -224,6 +234,59 @@ class DexGraspVLAController(nn.Module):
             target = self.train_scheduler.get_velocity(actions, noise, t)
         loss = F.mse_loss(pred, target)
         return loss, {"loss": float(loss.detach())}
+
+    # ---- action space ------------------------------------------------------------------------
+    @property
+    def kinematics(self):
+        """Palm-space kinematics (``action_space="palm"``), built on first use."""
+        if self._kinematics is None:
+            from dexgrasp.vla.controller.kinematics import PalmKinematics
+
+            self._kinematics = PalmKinematics()
+        return self._kinematics
+
+    def _to_model_space(self, joints: torch.Tensor) -> torch.Tensor:
+        """(..., 13) joint values -> what the diffusion head predicts, on ``self.device``."""
+        if self.config.action_space == "palm":
+            palm = self.kinematics.to_palm(joints.detach().cpu().numpy())
+            joints = torch.from_numpy(palm).float()
+        return joints.to(self.device)
+
+    def _model_chunk(self, obs: dict[str, Any], generator: torch.Generator | None = None):
+        """One denoised chunk in the model's action space (absolute, unnormalised), float32,
+        with the batch it was predicted from."""
+        batch, _ = self._to_batch(obs)
+        dev = self.device
+        autocast = torch.autocast(
+            device_type=dev.type, dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        )  # fmt: skip
+        with autocast:
+            cond = self.encode_observation(batch, augment=False)
+            b = cond.shape[0]
+            shape = (b, self.config.horizon, self.config.model_action_dim)
+            x = torch.randn(shape, generator=generator, device="cpu").to(dev)
+            sched = self.infer_scheduler
+            cache = self.dit.build_cache(cond) if self.use_kv_cache else None
+            for t in sched.timesteps:
+                tt = t.to(dev).expand(b)
+                if cache is not None:
+                    eps = self.dit.forward_cached(x, tt, cache)
+                else:
+                    eps = self.dit(x, tt, cond)
+                x = sched.step(eps.float(), t, x).prev_sample
+        actions = self._require_normalizer().unnormalize(ACTION, x.float())
+        if self.config.action_mode == "relative":
+            actions = actions + self._to_model_space(batch[OBS_STATE].float())[:, None]
+        return actions, batch
+
+    def _to_joints(self, chunk: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """(B, T, A') model-space actions -> (B, T, 13) joint targets (IK from ``state``)."""
+        if self.config.action_space != "palm":
+            return chunk
+        palm, start = chunk.cpu().numpy(), state.float().cpu().numpy()
+        joints = [self.kinematics.to_joints(p, s) for p, s in zip(palm, start, strict=True)]
+        return torch.from_numpy(np.stack(joints)).float().to(chunk.device)
 
     # ---- inference ---------------------------------------------------------------------------
     def _to_batch(self, obs: dict[str, Any]) -> tuple[dict[str, torch.Tensor], bool]:
@@ -254,32 +317,11 @@ class DexGraspVLAController(nn.Module):
         """Denoise one chunk: (B, H, A) absolute joint targets (unnormalised), float32.
 
         Uses the condition key/value cache when ``self.use_kv_cache`` and autocast to
-        ``self.autocast_dtype`` when set.
+        ``self.autocast_dtype`` when set. A palm-space model's chunk is solved to joints
+        step by step from the measured state.
         """
-        batch, _ = self._to_batch(obs)
-        dev = self.device
-        autocast = torch.autocast(
-            device_type=dev.type, dtype=self.autocast_dtype or torch.float32,
-            enabled=self.autocast_dtype is not None,
-        )  # fmt: skip
-        with autocast:
-            cond = self.encode_observation(batch, augment=False)
-            b = cond.shape[0]
-            shape = (b, self.config.horizon, self.config.action_dim)
-            x = torch.randn(shape, generator=generator, device="cpu").to(dev)
-            sched = self.infer_scheduler
-            cache = self.dit.build_cache(cond) if self.use_kv_cache else None
-            for t in sched.timesteps:
-                tt = t.to(dev).expand(b)
-                if cache is not None:
-                    eps = self.dit.forward_cached(x, tt, cache)
-                else:
-                    eps = self.dit(x, tt, cond)
-                x = sched.step(eps.float(), t, x).prev_sample
-        actions = self._require_normalizer().unnormalize(ACTION, x.float())
-        if self.config.action_mode == "relative":
-            actions = actions + batch[OBS_STATE].to(dev).float()[:, None]
-        return actions
+        chunk, batch = self._model_chunk(obs, generator)
+        return self._to_joints(chunk, batch[OBS_STATE])
 
     @torch.inference_mode()
     def select_action(self, obs: dict[str, Any], generator: torch.Generator | None = None):
@@ -289,8 +331,9 @@ class DexGraspVLAController(nn.Module):
         """
         unbatched = np.ndim(obs[OBS_STATE]) == 1
         if not self._queue:
-            chunk = self.predict_action_chunk(obs, generator=generator)
-            self._queue.extend(chunk[:, : self.config.n_action_steps].transpose(0, 1))
+            chunk, batch = self._model_chunk(obs, generator)  # only executed steps get IK
+            chunk = self._to_joints(chunk[:, : self.config.n_action_steps], batch[OBS_STATE])
+            self._queue.extend(chunk.transpose(0, 1))
         action = self._queue.popleft()
         return action[0] if unbatched else action
 
@@ -358,7 +401,7 @@ class DexGraspVLAController(nn.Module):
         config = ControllerConfig.load(src / CONFIG_NAME)
         for cam, path in (encoder_paths or {}).items():
             getattr(config, f"{cam}_encoder").pretrained = path
-        dims = {OBS_STATE: config.state_dim, ACTION: config.action_dim}
+        dims = {OBS_STATE: config.state_dim, ACTION: config.model_action_dim}
         normalizer = Normalizer.load(src / STATS_NAME, config.norm_mode, dims)
         with safe_open(str(src / WEIGHTS_NAME), framework="pt") as f:
             meta = f.metadata() or {}

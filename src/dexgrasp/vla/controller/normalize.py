@@ -109,20 +109,26 @@ class Normalizer(nn.Module):
         episodes: list[int] | None = None,
         mode: str = "min_max",
         relative_horizon: int | None = None,
+        kinematics: Any = None,
     ) -> Normalizer:
         """Fit on an episode store's state and action arrays (streaming).
 
         ``relative_horizon`` H (``action_mode="relative"``): the action statistics describe
         what the model predicts instead, ``action[t + k] - state[t]`` for k < H within each
-        episode (padded with its last action, like the training windows).
+        episode (padded with its last action, like the training windows). ``kinematics``
+        (``action_space="palm"``): actions and the subtracted state are first mapped to palm
+        space with ``kinematics.to_palm``.
         """
-        if relative_horizon is None:
+        if relative_horizon is None and kinematics is None:
             return cls(NormalizationStats.fit(store, keys=NORM_KEYS, episodes=episodes), mode)
         from dexgrasp.vla.controller.dataset import ControllerDataset
 
-        windows = ControllerDataset(store, relative_horizon, episodes=episodes)
-        shapes = {OBS_STATE: windows.state.shape[1:], ACTION: windows.action.shape[1:]}
-        return cls(NormalizationStats.from_chunks(windows.relative_chunks(), shapes), mode)
+        windows = ControllerDataset(store, relative_horizon or 1, episodes=episodes)
+        convert = kinematics.to_palm if kinematics is not None else None
+        chunks = windows.stat_chunks(relative=relative_horizon is not None, convert=convert)
+        width = windows.action.shape[1] if convert is None else convert(windows.action[:1]).shape[1]
+        shapes = {OBS_STATE: windows.state.shape[1:], ACTION: (width,)}
+        return cls(NormalizationStats.from_chunks(chunks, shapes), mode)
 
     def fingerprint(self) -> str:
         """sha256 of the statistics and mode: ties a checkpoint's weights to its statistics."""

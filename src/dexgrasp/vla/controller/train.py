@@ -120,7 +120,8 @@ def _trim_log(path: Path, step: int) -> None:
 def _load_weights(model: DexGraspVLAController, source: DexGraspVLAController, name: str) -> None:
     """Copy ``source``'s trainable weights into ``model`` (same architecture; parameters
     only ``model`` has, like the mask-geometry MLP, keep their initial values)."""
-    for field in ("action_mode", "norm_mode", "horizon"):  # what the statistics describe
+    # what the statistics describe
+    for field in ("action_mode", "action_space", "norm_mode", "horizon"):
         if getattr(source.config, field) != getattr(model.config, field):
             raise ValueError(
                 f"--init-from {name} was trained with {field}={getattr(source.config, field)!r}, "
@@ -179,10 +180,16 @@ def train_controller(
         normalizer = source.normalizer
     else:  # fitted on the training episodes only
         relative = config.horizon if config.action_mode == "relative" else None
+        kinematics = None
+        if config.action_space == "palm":
+            from dexgrasp.vla.controller.kinematics import PalmKinematics
+
+            kinematics = PalmKinematics()
         normalizer = Normalizer.fit(
-            store, episodes=episodes, mode=config.norm_mode, relative_horizon=relative
-        )
-    normalizer.check_dims(config.state_dim, config.action_dim)
+            store, episodes=episodes, mode=config.norm_mode, relative_horizon=relative,
+            kinematics=kinematics,
+        )  # fmt: skip
+    normalizer.check_dims(config.state_dim, config.model_action_dim)
     model = DexGraspVLAController(config, normalizer)
     if source is not None:
         _load_weights(model, source, train_cfg.init_from)
