@@ -156,12 +156,18 @@ def train_throughput(
     return batch / timed(step, device, steps)
 
 
-def closed_loop(episodes: int, max_steps: int) -> dict:
+def closed_loop(episodes: int, max_steps: int, ckpt: str | None = None) -> dict:
+    """Closed-loop rates of the small preset with random weights, or of a trained checkpoint
+    (a palm-space one pays for IK on every executed step)."""
     from dexgrasp.vla.controller.evaluate import evaluate_controller
 
-    policy = build(ControllerConfig.preset("small"), "cpu")
+    if ckpt:
+        policy = DexGraspVLAController.from_pretrained(ckpt)
+    else:
+        policy = build(ControllerConfig.preset("small"), "cpu")
     r = evaluate_controller(policy, "train", episodes=episodes, max_steps=max_steps, progress=False)
-    return {"config": "small", "steps": episodes * max_steps,
+    return {"config": ckpt or "small (random weights)",
+            "action_space": policy.config.action_space, "steps": episodes * max_steps,
             "controller_steps_per_s": r.controller_steps_per_s, "env_steps_per_s": r.env_steps_per_s,
             "closed_loop_steps_per_s": r.closed_loop_steps_per_s,
             "keeps_up_with_20hz": r.controller_steps_per_s >= 20.0}  # fmt: skip
@@ -178,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-batch", type=int, default=8)
     p.add_argument("--train-steps", type=int, default=3)
     p.add_argument("--episodes", type=int, default=2, help="closed-loop episodes (0 skips)")
+    p.add_argument("--ckpt", action="append", default=[], help="closed loop: also this checkpoint")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "controller.json"))
     args = p.parse_args(argv)
@@ -240,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if args.episodes > 0:
-        res["closed_loop"] = closed_loop(args.episodes, 60)
+        res["closed_loop"] = [closed_loop(args.episodes, 60, c) for c in [None, *args.ckpt]]
         print("closed loop:", res["closed_loop"], flush=True)
     write()
     print(f"wrote {out}")
