@@ -30,12 +30,16 @@ def test_cli_train_then_eval(tmp_path, tiny_store, capsys):
         and "--max-steps 3" in prov["command"]
     )
     rc = main(["eval", "controller", "--ckpt", str(out), "--episodes", "1", "--max-steps", "8",
-               "--out", str(tmp_path / "eval.json"), "--quiet"])  # fmt: skip
+               "--set", "num_samples=2", "--out", str(tmp_path / "eval.json"), "--quiet"])  # fmt: skip
     assert rc == 0
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["episodes"] == 1 and result["reasons"] == {"time_limit": 1}
     assert result["controller_steps_per_s"] > 0
+    assert result["failures"] == {"never_touched": 1} and result["touched"] == [False]
+    assert result["inference"]["num_samples"] == 2
     assert main(["eval", "controller", "--ckpt", str(tmp_path / "missing")]) == 2
+    for bad in ("hidden_dim=8", "num_samples=0", "num_samples"):
+        assert main(["eval", "controller", "--ckpt", str(out), "--set", bad]) == 2
 
 
 def test_closed_loop_runs_in_the_simulator():
@@ -48,17 +52,21 @@ def test_closed_loop_runs_in_the_simulator():
     assert result.episodes == 2 and len(result.outcomes) == 2
     assert result.seeds == [1_000_000, 1_000_001]
     assert result.mean_steps == 5 and 0 <= result.success_rate <= 1
+    assert len(result.touched) == len(result.max_lift_m) == 2
+    assert all(0 <= h < 0.1 for h in result.max_lift_m)  # 5 steps lift nothing
 
 
-def _result(seeds, outcomes, steps, rate):
+def _result(seeds, outcomes, steps, rate, touched=None, lifts=None):
     from dexgrasp.vla.controller.evaluate import EvalResult
 
     n = len(seeds)
+    touched = touched or [True] * n
+    lifts = lifts or [0.2 if o else 0.0 for o in outcomes]
     return EvalResult(
         split="train", episodes=n, successes=sum(outcomes), success_rate=sum(outcomes) / n,
         reasons={"success": sum(outcomes), "time_limit": n - sum(outcomes)}, mean_steps=steps,
         controller_steps_per_s=rate, env_steps_per_s=rate, closed_loop_steps_per_s=rate / 2,
-        seeds=seeds, outcomes=outcomes,
+        seeds=seeds, outcomes=outcomes, touched=touched, max_lift_m=lifts,
     )  # fmt: skip
 
 
@@ -73,6 +81,16 @@ def test_merge_results_of_shards():
     assert m.reasons == {"success": 4, "time_limit": 1}
     assert m.mean_steps == pytest.approx(380 / 5)
     assert m.controller_steps_per_s == pytest.approx(380 / 10)
+    assert m.touched == [True] * 5 and m.max_lift_m == [0.2, 0.0, 0.2, 0.2, 0.2]
+
+
+def test_failures_are_sorted_by_stage():
+    r = _result(
+        [1, 2, 3, 4, 5], [False, False, False, False, True], 10.0, 1.0,
+        touched=[False, True, True, True, True], lifts=[0.0, 0.02, 0.15, 0.0, 0.2],
+    )  # fmt: skip
+    assert r.failures == {"never_touched": 1, "touched_not_lifted": 2, "lifted_not_held": 1}
+    assert "touched_not_lifted" in r.summary()
 
 
 @pytest.mark.slow

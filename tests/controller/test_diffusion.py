@@ -1,8 +1,10 @@
-"""Schedulers follow Table 5; immiscible assignment is a distance-minimising permutation."""
+"""Schedulers follow Table 5; immiscible assignment is a distance-minimising permutation;
+the medoid of several chunks stays in their majority mode."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from dexgrasp.vla.controller.diffusion import (
     immiscible_noise,
     make_inference_scheduler,
     make_train_scheduler,
+    medoid,
 )
 
 
@@ -56,3 +59,16 @@ def test_immiscible_noise_shape_and_marginal():
     assert n.shape == a.shape
     assert abs(float(n.mean())) < 0.05 and abs(float(n.std()) - 1) < 0.05
     assert np.isfinite(n.numpy()).all()
+
+
+def test_medoid_picks_the_sample_inside_the_majority_mode():
+    x = torch.zeros(2, 4, 3, 5)
+    x[0, 0] += 10.0  # an outlier; samples 1-3 agree up to small offsets
+    x[0, 1:] += torch.tensor([0.1, 0.0, -0.1])[:, None, None]
+    x[1, :] = torch.arange(4.0)[:, None, None]  # on a line: 1 or 2 is the centre
+    out = medoid(x)
+    assert out.shape == (2, 3, 5)
+    torch.testing.assert_close(out[0], x[0, 2])
+    assert float(out[1, 0, 0]) in (1.0, 2.0)
+    with pytest.raises(ValueError, match="expected"):
+        medoid(torch.zeros(4, 5))

@@ -158,3 +158,22 @@ def test_missing_normalizer_and_observation_keys():
     del batch[OBS_MASK]
     with pytest.raises(KeyError, match="mask"):
         policy.predict_action_chunk(batch)
+
+
+def test_num_samples_executes_one_of_its_samples():
+    """num_samples=k denoises k chunks per observation and returns their medoid: one of the k
+    chunks the same noise gives with num_samples=1 on k copies of the observation."""
+    policy = make_policy()
+    policy.eval()
+    obs = make_batch(1)
+    g = torch.Generator()
+    single = policy.predict_action_chunk({k: v.repeat_interleave(3, 0) for k, v in obs.items()},
+                                         generator=g.manual_seed(0))  # fmt: skip
+    policy.set_inference(num_samples=3)
+    picked = policy.predict_action_chunk(obs, generator=g.manual_seed(0))
+    assert picked.shape == (1, 16, 13)
+    assert min(float((picked[0] - s).abs().max()) for s in single) < 1e-5
+    with pytest.raises(ValueError, match="cannot change at inference"):
+        policy.set_inference(hidden_dim=8)
+    with pytest.raises(ValueError, match="must be positive"):
+        policy.set_inference(num_samples=0)

@@ -427,6 +427,7 @@ class TabletopGraspEnv(gym.Env):
             "is_success": self._success,
             "objects": objects,
             "target": self._target,
+            "target_touching": self._target is not None and self._touching_robot(self._target),
             "termination_reason": self._termination_reason,
             "hold_time_s": self.config.hold_time_s,
             "scene_seed": self.scene.description.seed,

@@ -71,6 +71,14 @@ def register(
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--seed", type=int, help="first scene seed (default: the evaluation base)")
     e.add_argument("--max-steps", type=int, help="control steps per episode")
+    e.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="inference setting: n_action_steps, num_inference_steps or num_samples "
+        "(e.g. --set num_samples=4)",
+    )
     e.add_argument("--background", help="table background (default: white table)")
     e.add_argument("--lighting", help="lighting (default: white)")
     e.add_argument("--room", help="room: collection | evaluation")
@@ -216,6 +224,22 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inference_settings(items: list[str]) -> dict[str, int]:
+    """``--set FIELD=N`` items of ``dexgrasp eval controller`` -> validated settings."""
+    from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+    fields = DexGraspVLAController.INFERENCE_FIELDS
+    out = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or field not in fields:
+            raise ValueError(f"{item!r}: expected FIELD=VALUE with FIELD one of {fields}")
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{item!r}: the value must be a positive integer")
+        out[field] = int(value)
+    return out
+
+
 def _eval(args: argparse.Namespace) -> int:
     from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, evaluate_checkpoint
 
@@ -228,10 +252,15 @@ def _eval(args: argparse.Namespace) -> int:
     }
     kwargs = {"max_steps": args.max_steps} if args.max_steps else {}
     threads = args.threads or (1 if args.workers > 1 else None)
+    try:
+        inference = _inference_settings(args.set)
+    except ValueError as exc:
+        print(f"--set: {exc}", file=sys.stderr)
+        return 2
     result = evaluate_checkpoint(
         ckpt, workers=args.workers, device=args.device, threads=threads, split=args.split,
         episodes=args.episodes, seed=EVAL_SEED_BASE if args.seed is None else args.seed,
-        env_kwargs=env_kwargs or None, progress=not args.quiet, **kwargs,
+        env_kwargs=env_kwargs or None, progress=not args.quiet, inference=inference, **kwargs,
     )  # fmt: skip
     print(result.summary())
     if args.out:

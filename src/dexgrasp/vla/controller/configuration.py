@@ -126,6 +126,10 @@ class ControllerConfig:
     steps_offset: int = 0
     prediction_type: str = "epsilon"
     num_inference_steps: int = 16
+    # Inference only (not in the paper): denoise this many chunks per observation from
+    # independent noise and execute the medoid (the sample closest to the others). 1 = the
+    # paper's single sample.
+    num_samples: int = 1
     immiscible: bool = True
     # Normalisation of state and action (min_max maps to [-1, 1], needed by clip_sample)
     norm_mode: str = "min_max"
@@ -169,6 +173,7 @@ class ControllerConfig:
             "n_action_steps",
             "num_train_timesteps",
             "num_inference_steps",
+            "num_samples",
         ]
         for name in positive:
             if getattr(self, name) <= 0:

@@ -78,3 +78,13 @@ def immiscible_noise(
         actions.shape, generator=generator, device=actions.device, dtype=actions.dtype
     )
     return noise[immiscible_assignment(actions, noise)]
+
+
+def medoid(samples: torch.Tensor) -> torch.Tensor:
+    """(B, K, ...) -> (B, ...): per batch row, the sample with the least total L2 distance to
+    the other K - 1 (a consensus pick that stays inside one mode, unlike the mean)."""
+    if samples.ndim < 3:
+        raise ValueError(f"expected (B, K, ...), got shape {tuple(samples.shape)}")
+    flat = samples.flatten(2)
+    total = torch.cdist(flat, flat).sum(-1)  # (B, K)
+    return samples[torch.arange(samples.shape[0]), total.argmin(-1)]

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dexgrasp.constants import EPISODE_STEPS
+from dexgrasp.sim.layout import SUCCESS_LIFT_M
 
 EVAL_SEED_BASE = 1_000_000
 DEFAULT_MAX_STEPS = EPISODE_STEPS + 85  # demo length + hold time (2 s = 40 steps) + slack
@@ -42,16 +43,41 @@ class EvalResult:
     closed_loop_steps_per_s: float  # both together, the rate the loop actually ran at
     seeds: list[int] = field(default_factory=list)
     outcomes: list[bool] = field(default_factory=list)
+    # Per episode: did the robot ever touch the target, and its highest lift (m) above its
+    # resting height. ``failures`` sorts the failed episodes by how far they got.
+    touched: list[bool] = field(default_factory=list)
+    max_lift_m: list[float] = field(default_factory=list)
+    inference: dict[str, int] = field(default_factory=dict)  # the policy's inference settings
+
+    @property
+    def failures(self) -> dict[str, int]:
+        """Failed episodes by stage: never touched / touched, not lifted / lifted, lost."""
+        kinds: Counter[str] = Counter()
+        for ok, touched, lift in zip(self.outcomes, self.touched, self.max_lift_m, strict=True):
+            if not ok:
+                kinds[failure_kind(touched, lift)] += 1
+        return dict(kinds)
 
     def summary(self) -> str:
         return (
             f"{self.split}: {self.successes}/{self.episodes} = {100 * self.success_rate:.1f}% "
             f"success; controller {self.controller_steps_per_s:.1f} steps/s, closed loop "
-            f"{self.closed_loop_steps_per_s:.1f} steps/s; reasons {self.reasons}"
+            f"{self.closed_loop_steps_per_s:.1f} steps/s; reasons {self.reasons}; "
+            f"failures {self.failures}"
         )
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        Path(path).write_text(
+            json.dumps({**asdict(self), "failures": self.failures}, indent=2) + "\n"
+        )
+
+
+def failure_kind(touched: bool, max_lift_m: float) -> str:
+    """How far a failed episode got: ``never_touched``, ``touched_not_lifted`` (the target
+    never rose to the success height) or ``lifted_not_held`` (it did, then was lost)."""
+    if max_lift_m >= SUCCESS_LIFT_M:
+        return "lifted_not_held"
+    return "touched_not_lifted" if touched else "never_touched"
 
 
 def evaluate_controller(
@@ -77,7 +103,7 @@ def evaluate_controller(
     env = gym.make("dexgrasp/TabletopGrasp-v0", **kwargs)
     policy.eval()
     reasons: Counter[str] = Counter()
-    outcomes, seeds, lengths = [], [], []
+    outcomes, seeds, lengths, touched, lifts = [], [], [], [], []
     t_policy = t_env = 0.0
     n_steps = 0
     gen = torch.Generator()
@@ -88,7 +114,7 @@ def evaluate_controller(
             obs, info = env.reset(seed=scene_seed, options={"scene_seed": scene_seed})
             policy.reset()
             gen.manual_seed(scene_seed)  # diffusion noise per episode: independent of sharding
-            done, steps = False, 0
+            done, steps, touch, lift = False, 0, False, 0.0
             while not done:
                 t0 = time.perf_counter()
                 action = policy.select_action(obs, generator=gen)
@@ -99,11 +125,15 @@ def evaluate_controller(
                 t_env += time.perf_counter() - t1
                 steps += 1
                 done = terminated or truncated
+                touch = touch or bool(info.get("target_touching", False))
+                lift = max(lift, float(info["objects"][info["target"]]["height"]))
             n_steps += steps
             ok = bool(info.get("success", False))
             outcomes.append(ok)
             seeds.append(scene_seed)
             lengths.append(steps)
+            touched.append(touch)
+            lifts.append(lift)
             reasons[str(info.get("termination_reason"))] += 1
             bar.set_postfix(success=f"{np.mean(outcomes):.2f}")
     finally:
@@ -121,6 +151,9 @@ def evaluate_controller(
         closed_loop_steps_per_s=n_steps / max(t_policy + t_env, 1e-9),
         seeds=seeds,
         outcomes=outcomes,
+        touched=touched,
+        max_lift_m=lifts,
+        inference={k: getattr(policy.config, k) for k in policy.INFERENCE_FIELDS},
     )
 
 
@@ -133,6 +166,7 @@ def _eval_shard(job: dict[str, Any]) -> EvalResult:
     if threads:
         torch.set_num_threads(threads)
     policy = DexGraspVLAController.from_pretrained(job.pop("ckpt"), device=job.pop("device"))
+    policy.set_inference(**(job.pop("inference") or {}))
     return evaluate_controller(policy, **job)
 
 
@@ -161,6 +195,9 @@ def merge_results(parts: list[EvalResult]) -> EvalResult:
         closed_loop_steps_per_s=rate("closed_loop_steps_per_s"),
         seeds=[s for r in parts for s in r.seeds],
         outcomes=[o for r in parts for o in r.outcomes],
+        touched=[t for r in parts for t in r.touched],
+        max_lift_m=[h for r in parts for h in r.max_lift_m],
+        inference=parts[0].inference,
     )
 
 
@@ -173,13 +210,15 @@ def evaluate_checkpoint(
     episodes: int = 100,
     seed: int = EVAL_SEED_BASE,
     progress: bool = True,
+    inference: dict[str, int] | None = None,
     **kwargs: Any,
 ) -> EvalResult:
     """``evaluate_controller`` on ``workers`` processes, each on a contiguous seed range.
 
     Every episode seeds its own diffusion noise with its scene seed, so the result does not
     depend on the number of workers. ``threads``: torch threads per process (None: torch's
-    default, which oversubscribes the cores when ``workers > 1``).
+    default, which oversubscribes the cores when ``workers > 1``). ``inference``: settings
+    changed after loading (``DexGraspVLAController.set_inference``), e.g. ``num_samples``.
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -190,6 +229,7 @@ def evaluate_checkpoint(
     bounds = np.linspace(0, episodes, workers + 1).round().astype(int)
     jobs = [
         {"ckpt": str(ckpt), "device": device, "threads": threads, "split": split,
+         "inference": inference,
          "episodes": int(b - a), "seed": seed + int(a), "progress": False, **kwargs}
         for a, b in zip(bounds[:-1], bounds[1:])
     ]  # fmt: skip

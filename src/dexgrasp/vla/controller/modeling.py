@@ -21,6 +21,7 @@ images. Unbatched numpy observations straight from the env are accepted too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from pathlib import Path
@@ -32,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
-from dexgrasp.vla.controller.configuration import ControllerConfig
+from dexgrasp.vla.controller.configuration import ConfigError, ControllerConfig
 from dexgrasp.vla.controller.diffusion import (
     immiscible_noise,
     make_inference_scheduler,
     make_train_scheduler,
+    medoid,
 )
 from dexgrasp.vla.controller.dit import DiT
 from dexgrasp.vla.controller.encoders import (
@@ -261,8 +263,11 @@ class DexGraspVLAController(nn.Module):
             device_type=dev.type, dtype=self.autocast_dtype or torch.float32,
             enabled=self.autocast_dtype is not None,
         )  # fmt: skip
+        k = self.config.num_samples
         with autocast:
             cond = self.encode_observation(batch, augment=False)
+            if k > 1:  # k noise draws per observation, sharing its encoding
+                cond = cond.repeat_interleave(k, dim=0)
             b = cond.shape[0]
             shape = (b, self.config.horizon, self.config.model_action_dim)
             x = torch.randn(shape, generator=generator, device="cpu").to(dev)
@@ -275,10 +280,24 @@ class DexGraspVLAController(nn.Module):
                 else:
                     eps = self.dit(x, tt, cond)
                 x = sched.step(eps.float(), t, x).prev_sample
+        if k > 1:
+            x = medoid(x.float().unflatten(0, (-1, k)))
         actions = self._require_normalizer().unnormalize(ACTION, x.float())
         if self.config.action_mode == "relative":
             actions = actions + self._to_model_space(batch[OBS_STATE].float())[:, None]
         return actions, batch
+
+    INFERENCE_FIELDS = ("n_action_steps", "num_inference_steps", "num_samples")
+
+    def set_inference(self, **fields: int) -> None:
+        """Change how a loaded policy infers (``INFERENCE_FIELDS``), validated like the config;
+        clears the action queue."""
+        bad = sorted(set(fields) - set(self.INFERENCE_FIELDS))
+        if bad:
+            raise ConfigError(f"{bad} cannot change at inference: only {self.INFERENCE_FIELDS}")
+        self.config = dataclasses.replace(self.config, **fields)
+        self.infer_scheduler = make_inference_scheduler(self.config)
+        self.reset()
 
     def _to_joints(self, chunk: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """(B, T, A') model-space actions -> (B, T, 13) joint targets (IK from ``state``)."""
