@@ -17,6 +17,11 @@ record's instruction is compared, in action-bin space, with every training grasp
   instruction, no position dropout), split into the contact block and the grasp's action
   tokens, with token accuracy: where a contacts-first model is behind an action-only one.
 
+- ``link_sets`` (contacts-first models): 4 samples per object at T = 0.3; the share whose set
+  of contact links is that of one of the object's training grasps, or of any training grasp,
+  and the share whose grasp equals a training grasp in every bin. A model that samples its
+  links token by token can combine links of different grasps into a set no grasp has.
+
 ``--max-per-object`` and ``--seed`` must match the training command's
 ``--max-grasps-per-object`` and ``--seed`` so that "training grasps" are the ones it saw.
 """
@@ -72,7 +77,10 @@ def diagnose(model: DexterModel, objects, samples, n_objects: int) -> dict:
             changed.append(float((answer(objects[mates[0]]) != a).sum()))
     n = len(ids)
     chosen = set(ids)
-    return {
+    out = {}
+    if not model.config.action_only:
+        out["link_sets"] = link_sets(model, objects, samples, ids, first, bins)
+    return out | {
         "loss": answer_losses(model, objects, [s for s in samples if s.object_id in chosen]),
         "answers": n,
         "nearest": {k: v / n for k, v in counts.items()},
@@ -83,6 +91,27 @@ def diagnose(model: DexterModel, objects, samples, n_objects: int) -> dict:
             "of": int(bins.shape[1]),
         },
     }
+
+
+def link_sets(model: DexterModel, objects, samples, ids, first, bins, n: int = 4) -> dict:
+    """How often sampled contact-link sets (and grasps) are ones the training data has."""
+    tok = model.tokenizer
+    sets = {}
+    for s in samples:
+        sets.setdefault(s.object_id, set()).add(frozenset(s.contacts))
+    every = set().union(*sets.values())
+    own = anyset = exact = total = 0
+    for oid in ids:
+        s = samples[first[oid]]
+        for g in generate_grasps(model, objects[oid], s.instructions[0], n=n, temperature=0.3,
+                                 top_p=0.9, seed=0):  # fmt: skip
+            links = frozenset(g.contact_links)
+            own += links in sets[oid]
+            anyset += links in every
+            exact += int((np.abs(bins - tok.grasp_to_bins(g.grasp[None])[0]).sum(1) == 0).any())
+            total += 1
+    return {"samples": total, "of_own_object": own / total, "of_any_grasp": anyset / total,
+            "grasp_exact": exact / total}  # fmt: skip
 
 
 def main() -> None:
