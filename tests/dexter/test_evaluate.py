@@ -43,3 +43,20 @@ def test_action_only_model_has_no_contact_part(micro_config, data):
     out = answer_losses(m, objects, samples)
     assert out["contacts"] is None
     assert out["actions"]["tokens"] == GRASP_DIM * len(samples)
+
+
+def test_diagnose_script_reports_link_sets(model, data):
+    """scripts/diagnose_dexter.py on a random model: every field present and consistent."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "scripts" / "diagnose_dexter.py"
+    spec = importlib.util.spec_from_file_location("diagnose_dexter", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    objects, samples = data
+    out = script.diagnose(model, objects, samples, n_objects=2)
+    sets = out["link_sets"]
+    assert out["answers"] == 2 and sets["samples"] == 8
+    assert 0.0 <= sets["of_own_object"] <= sets["of_any_grasp"] <= 1.0
+    assert 0.0 <= sets["grasp_exact"] <= 1.0
