@@ -43,8 +43,8 @@ class EvalResult:
     closed_loop_steps_per_s: float  # both together, the rate the loop actually ran at
     seeds: list[int] = field(default_factory=list)
     outcomes: list[bool] = field(default_factory=list)
-    # Per episode: did the robot ever touch the target, and its highest lift (m) above its
-    # resting height. ``failures`` sorts the failed episodes by how far they got.
+    # Per episode: did the robot ever touch the target, and the target's highest lift (m: its
+    # lowest point above the table). ``failures`` sorts the failed episodes by how far they got.
     touched: list[bool] = field(default_factory=list)
     max_lift_m: list[float] = field(default_factory=list)
     inference: dict[str, int] = field(default_factory=dict)  # the policy's inference settings
