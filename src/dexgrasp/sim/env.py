@@ -391,15 +391,9 @@ class TabletopGraspEnv(gym.Env):
         return None
 
     def _touching_robot(self, name: str) -> bool:
-        o = self.scene.get(name)
-        d = self.data
-        for c in d.contact[: d.ncon]:
-            b1, b2 = self.model.geom_bodyid[c.geom1], self.model.geom_bodyid[c.geom2]
-            if (b1 == o.body_id and self.scene.robot_body_mask[b2]) or (
-                b2 == o.body_id and self.scene.robot_body_mask[b1]
-            ):
-                return True
-        return False
+        return scene_lib.touching_robot(
+            self.model, self.data, self.scene, self.scene.get(name).body_id
+        )
 
     def _observation(self) -> dict[str, np.ndarray]:
         seg = self.segmentation(rooms.HEAD_CAMERA)

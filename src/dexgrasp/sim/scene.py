@@ -316,6 +316,17 @@ def object_heights(model: mujoco.MjModel, data: mujoco.MjData, scene: Scene) -> 
     }
 
 
+def touching_robot(model: mujoco.MjModel, data: mujoco.MjData, scene: Scene, body_id: int) -> bool:
+    """Whether body ``body_id`` is in contact with any body of the robot (vectorised over the
+    active contacts: cheap enough to ask every control step)."""
+    if data.ncon == 0:
+        return False
+    bodies = model.geom_bodyid[data.contact.geom]  # (ncon, 2)
+    mask = scene.robot_body_mask
+    b1, b2 = bodies[:, 0], bodies[:, 1]
+    return bool(np.any(((b1 == body_id) & mask[b2]) | ((b2 == body_id) & mask[b1])))
+
+
 def object_speeds(data: mujoco.MjData, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     """(linear m/s, angular rad/s) speeds of every object, shapes (n,), (n,)."""
     v = np.stack([data.qvel[o.qvel_adr : o.qvel_adr + 6] for o in scene.objects])

@@ -246,12 +246,9 @@ class SimRobot:
         return abs(xy[0] - cx) <= hx + margin and abs(xy[1] - cy) <= hy + margin
 
     def _touching_robot(self, body_id: int) -> bool:
-        m, d, mask = self.model, self.data, self.env.scene.robot_body_mask
-        for c in d.contact[: d.ncon]:
-            b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
-            if (b1 == body_id and mask[b2]) or (b2 == body_id and mask[b1]):
-                return True
-        return False
+        from dexgrasp.sim.scene import touching_robot
+
+        return touching_robot(self.model, self.data, self.env.scene, body_id)
 
     # --- ground truth (SceneTruth, masks) -----------------------------------------------------
     @property
