@@ -344,6 +344,38 @@ class TabletopGraspEnv(gym.Env):
         if name == self._target:
             self._hold, self._success = 0, False
 
+    def get_state(self) -> dict:
+        """A snapshot of the episode (physics state, step and hold counters) for ``set_state``:
+        e.g. to hand a policy's rollout over to the expert at an earlier step."""
+        m, d = self.model, self.data
+        physics = np.empty(mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_INTEGRATION))
+        mujoco.mj_getState(m, d, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        counters = (self._steps, self._hold, self._success, self._termination_reason)
+        return {"physics": physics, "counters": counters, "target": self._target}
+
+    def set_state(self, state: dict) -> tuple[dict, dict]:
+        """Restore a ``get_state`` snapshot of the current scene; returns (observation, info)."""
+        m, d = self.model, self.data
+        physics = np.asarray(state["physics"], dtype=np.float64)
+        size = mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_INTEGRATION)
+        if physics.shape != (size,):
+            raise ValueError(
+                f"state['physics'] has shape {physics.shape}, this scene needs ({size},): "
+                "the snapshot is from another scene"
+            )
+        self._steps, self._hold, self._success, self._termination_reason = state["counters"]
+        self._target = state["target"]
+        if self.scene.description.lighting == "disco" and self._steps > 0:
+            self._steps -= 1  # the lights as the step that led to this state left them
+            self._spin_disco_lights()
+            self._steps += 1
+        mujoco.mj_setState(m, d, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        # Positions (and light directions) for the restored state itself: the observation
+        # can differ slightly from the one ``step`` returned there, whose rendering lags the
+        # state by one physics substep (MuJoCo computes positions before integrating).
+        mujoco.mj_forward(m, d)
+        return self._observation(), self._info()
+
     # -- internals -------------------------------------------------------------------
     def _reset_episode_counters(self) -> None:
         self._steps, self._hold, self._success, self._termination_reason = 0, 0, False, None

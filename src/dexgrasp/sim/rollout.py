@@ -33,17 +33,9 @@ def instruction_for(target: str) -> str:
 
 def lifted_and_held(env_u, lift: float = layout.SUCCESS_LIFT_M) -> bool:
     """True if the env's target is at least ``lift`` above the table and touches the hand."""
-    name = env_u.target_name
-    if env_u.object_heights()[name] < lift:
+    if env_u.object_heights()[env_u.target_name] < lift:
         return False
-    m, d = env_u.model, env_u.data
-    body = env_u.target_body_id
-    root = m.body("robot_base").id
-    for c in d.contact[: d.ncon]:
-        b1, b2 = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
-        if (b1 == body and m.body_rootid[b2] == root) or (b2 == body and m.body_rootid[b1] == root):
-            return True
-    return False
+    return env_u._touching_robot(env_u.target_name)
 
 
 def rollout(
@@ -64,14 +56,20 @@ def rollout(
     hold it, so only stable grasps become demonstrations. Frames of failed episodes are
     dropped unless ``keep_failures`` (e.g. for videos).
     """
-    from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
-
     options = {"scene_seed": int(scene_seed), **(reset_options or {})}
-    obs, info = env.reset(seed=int(scene_seed), options=options)
-    u = env.unwrapped
-    desc = u.scene.description
-    meta = {
-        "scene_seed": int(scene_seed),
+    obs, _ = env.reset(seed=int(scene_seed), options=options)
+    meta = {**scene_meta(env), "scene_seed": int(scene_seed)}
+    return expert_episode(
+        env, obs, meta, record=record, verify_steps=verify_steps, config=config,
+        keep_failures=keep_failures,
+    )  # fmt: skip
+
+
+def scene_meta(env) -> dict:
+    """JSON-able description of the env's current scene and target (stored with an episode)."""
+    desc = env.unwrapped.scene.description
+    return {
+        "scene_seed": int(desc.seed),
         "split": desc.split,
         "objects": list(desc.names),
         "target": desc.target,
@@ -80,6 +78,25 @@ def rollout(
         "background": desc.background,
         "lighting": desc.lighting,
     }
+
+
+def expert_episode(
+    env,
+    obs: dict,
+    meta: dict | None = None,
+    *,
+    record: bool = True,
+    verify_steps: int = 20,
+    config: ExpertConfig | None = None,
+    keep_failures: bool = False,
+) -> Rollout:
+    """Plan the expert's grasp from the env's *current* state (``obs`` is its observation),
+    execute and record it: the body of ``rollout``, also used to take over from a policy.
+    ``meta``: stored with the episode (default ``scene_meta(env)``)."""
+    from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+
+    u = env.unwrapped
+    meta = dict(scene_meta(env) if meta is None else meta)
     expert = ScriptedExpert(u.model, config)
     try:
         actions = expert.plan(u.data, u.target_body_id)

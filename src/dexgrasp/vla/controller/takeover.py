@@ -1,0 +1,91 @@
+"""Expert takeover: demonstrations that start in the states where the learned policy fails.
+
+A policy cloned from expert demonstrations drifts off them in closed loop. In the simulator
+the small controller's palm stops a few centimetres from the target, the hand closes on
+nothing, and it never tries again, because no demonstration shows a miss (docs/controller.md).
+Takeover collection runs the policy on a scene; when the episode fails it goes back to
+states the policy visited (``env.get_state`` snapshots) and lets the scripted expert plan
+from there (it always plans from the current state). The recorded expert episode shows the
+correction, from a state the policy really reaches: open the hand, back off, approach
+again. It is DAgger (Ross et al., 2011) in the form an episode store of chunked actions
+needs: whole expert episodes from a few visited states rather than one label per state.
+
+    env = gym.make("dexgrasp/TabletopGrasp-v0", max_steps=10_000)
+    policy = DexGraspVLAController.from_pretrained("runs/controller_small_palm")
+    ok, episodes = policy_takeovers(env, policy, scene_seed=7, rng=np.random.default_rng(0))
+
+``dexgrasp collect --takeover CKPT`` runs this in worker processes and stores the episodes
+(``meta["takeover_step"]``: the policy step the expert took over at).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from dexgrasp.sim.layout import SUCCESS_LIFT_M
+from dexgrasp.sim.rollout import Rollout, expert_episode, scene_meta
+from dexgrasp.vla.controller.evaluate import DEFAULT_MAX_STEPS
+
+
+@dataclass
+class TakeoverConfig:
+    """takeovers: expert episodes per failed policy episode, from distinct policy steps drawn
+    uniformly among those at or after ``min_step`` where the target is not lifted (the expert
+    re-grasps, so states holding the target up are not corrections). max_steps: length of the
+    policy episode (the evaluation's)."""
+
+    takeovers: int = 2
+    min_step: int = 10
+    max_steps: int = DEFAULT_MAX_STEPS
+
+    def __post_init__(self) -> None:
+        if self.takeovers < 1:
+            raise ValueError(f"takeovers={self.takeovers} must be >= 1")
+        if not 0 <= self.min_step < self.max_steps:
+            raise ValueError(
+                f"need 0 <= min_step < max_steps, got min_step={self.min_step}, "
+                f"max_steps={self.max_steps}"
+            )
+
+
+def policy_takeovers(
+    env,
+    policy: Any,
+    scene_seed: int,
+    rng: np.random.Generator,
+    config: TakeoverConfig | None = None,
+) -> tuple[bool, list[Rollout]]:
+    """Run ``policy`` on scene ``scene_seed`` (the evaluation's loop: ground-truth mask, the
+    diffusion noise seeded with the scene seed); if it fails, return the expert's episodes
+    from ``config.takeovers`` of its states. Returns (policy succeeded, expert rollouts);
+    a rollout's ``success`` says whether the expert's correction lifted and held the target.
+    ``env``'s step limit must leave room for the expert after the policy's steps."""
+    cfg = config or TakeoverConfig()
+    u = env.unwrapped
+    obs, info = env.reset(seed=int(scene_seed), options={"scene_seed": int(scene_seed)})
+    policy.eval()
+    policy.reset()
+    gen = torch.Generator().manual_seed(int(scene_seed))
+    snapshots: list[tuple[int, dict]] = []
+    for t in range(cfg.max_steps):
+        if t >= cfg.min_step and info["objects"][info["target"]]["height"] < SUCCESS_LIFT_M:
+            snapshots.append((t, u.get_state()))
+        with torch.inference_mode():
+            action = policy.select_action(obs, generator=gen)
+        obs, _, terminated, truncated, info = env.step(action.cpu().numpy().astype(np.float32))
+        if terminated or truncated:
+            break
+    if info["success"]:
+        return True, []
+    picks = rng.choice(len(snapshots), size=min(cfg.takeovers, len(snapshots)), replace=False)
+    out = []
+    for i in sorted(picks):
+        t, state = snapshots[i]
+        obs, _ = u.set_state(state)
+        meta = {**scene_meta(env), "scene_seed": int(scene_seed), "takeover_step": int(t)}
+        out.append(expert_episode(env, obs, meta))
+    return False, out

@@ -1,0 +1,53 @@
+"""Expert takeover: the expert's episode starts where the policy's rollout was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dexgrasp.constants import ACTION, OBS_STATE
+from dexgrasp.vla.controller.takeover import TakeoverConfig, policy_takeovers
+
+from .test_model import make_policy
+
+
+def test_expert_takes_over_from_the_policy_state():
+    gym = pytest.importorskip("gymnasium")
+    import dexgrasp.sim  # noqa: F401  (registers the env)
+
+    env = gym.make("dexgrasp/TabletopGrasp-v0", image_size=(32, 32), n_objects=3, max_steps=500)
+    policy = make_policy(image_size=32)
+    policy.train()  # policy_takeovers puts it in eval mode (train mode samples differently)
+    cfg = TakeoverConfig(takeovers=2, min_step=3, max_steps=8)
+    ok, runs = policy_takeovers(env, policy, 11, np.random.default_rng(0), cfg)
+    assert not ok and len(runs) == 2  # a random policy fails; two distinct takeover steps
+    steps = [r.meta["takeover_step"] for r in runs]
+    assert len(set(steps)) == 2 and all(3 <= t < 8 for t in steps)
+    assert all(r.meta["scene_seed"] == 11 for r in runs)
+    done = [r for r in runs if r.success]
+    assert done, [r.reason for r in runs]
+    # Replay the policy (same scene, same diffusion noise) to the takeover step: the expert's
+    # first recorded state is the state the policy left the robot in.
+    r = done[0]
+    obs, _ = env.reset(seed=11, options={"scene_seed": 11})
+    policy.reset()
+    gen = torch.Generator().manual_seed(11)
+    for _ in range(r.meta["takeover_step"]):
+        with torch.inference_mode():
+            action = policy.select_action(obs, generator=gen).numpy().astype(np.float32)
+        obs = env.step(action)[0]
+    assert np.array_equal(r.frames[OBS_STATE][0], obs[OBS_STATE])
+    assert np.abs(obs[OBS_STATE] - r.frames[OBS_STATE][-1]).max() > 0.05  # the expert moved
+    assert len(r.frames[ACTION]) == len(r.frames[OBS_STATE]) == 75
+    with pytest.raises(ValueError, match="min_step"):
+        TakeoverConfig(min_step=8, max_steps=8)
+    env.close()
+
+
+def test_collect_refuses_a_bad_takeover_checkpoint(tmp_path):
+    from dexgrasp.sim.cli import collect
+
+    with pytest.raises(ValueError, match="not a controller checkpoint"):
+        collect(tmp_path / "d.zarr", 1, takeover=str(tmp_path / "missing"))
+    assert not (tmp_path / "d.zarr").exists()  # nothing written
