@@ -56,7 +56,7 @@ def test_closed_loop_runs_in_the_simulator():
     assert all(0 <= h < 0.1 for h in result.max_lift_m)  # 5 steps lift nothing
 
 
-def _result(seeds, outcomes, steps, rate, touched=None, lifts=None):
+def _result(seeds, outcomes, steps, rate, touched=None, lifts=None, lengths=None):
     from dexgrasp.vla.controller.evaluate import EvalResult
 
     n = len(seeds)
@@ -67,6 +67,7 @@ def _result(seeds, outcomes, steps, rate, touched=None, lifts=None):
         reasons={"success": sum(outcomes), "time_limit": n - sum(outcomes)}, mean_steps=steps,
         controller_steps_per_s=rate, env_steps_per_s=rate, closed_loop_steps_per_s=rate / 2,
         seeds=seeds, outcomes=outcomes, touched=touched, max_lift_m=lifts,
+        lengths=lengths or [int(steps)] * n,
     )  # fmt: skip
 
 
@@ -82,6 +83,13 @@ def test_merge_results_of_shards():
     assert m.mean_steps == pytest.approx(380 / 5)
     assert m.controller_steps_per_s == pytest.approx(380 / 10)
     assert m.touched == [True] * 5 and m.max_lift_m == [0.2, 0.0, 0.2, 0.2, 0.2]
+    assert m.lengths == [100, 100, 60, 60, 60]
+
+
+def test_successes_within_a_shorter_step_limit():
+    r = _result([1, 2, 3, 4], [True, False, True, True], 150.0, 1.0, lengths=[90, 240, 160, 200])
+    assert r.successes_within(160) == 2 and r.successes_within(89) == 0
+    assert r.successes_within(240) == r.successes == 3
 
 
 def test_failures_are_sorted_by_stage():
