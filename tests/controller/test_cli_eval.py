@@ -113,3 +113,21 @@ def test_parallel_evaluation_matches_serial(tmp_path):
     two = evaluate_checkpoint(tmp_path / "ckpt", workers=2, **kw)
     assert one.seeds == two.seeds and one.outcomes == two.outcomes
     assert one.mean_steps == two.mean_steps
+
+
+def test_cli_train_selects_takeover_episodes_by_step(tmp_path, episodes):
+    from dexgrasp.data.episodes import EpisodeWriter
+
+    store = tmp_path / "mixed.zarr"
+    metas = [{}, {"takeover_step": 5}, {"takeover_step": 50}]
+    with EpisodeWriter(store) as w:
+        for i, (ep, extra) in enumerate(zip(episodes, metas, strict=True)):
+            w.add_episode(ep, {"scene_seed": i, "split": "train", **extra})
+    (tmp_path / "cfg.json").write_text(json.dumps(tiny_config().to_dict()))
+    out = tmp_path / "run"
+    rc = main(["train", "controller", "--data", str(store), "--out", str(out),
+               "--config", str(tmp_path / "cfg.json"), "--batch-size", "4", "--max-steps", "1",
+               "--min-takeover-step", "10", "--quiet"])  # fmt: skip
+    assert rc == 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["episodes"] == 2 and prov["scene_seeds"] == [0, 2]  # the step-5 takeover is out

@@ -48,6 +48,10 @@ def register(
                    help="cache frozen-encoder features with this many colour-jittered views")  # fmt: skip
     t.add_argument("--episodes", type=int, help="use only the first N episodes of the store")
     t.add_argument("--split", help="use only episodes whose metadata split equals this")
+    t.add_argument(
+        "--min-takeover-step", type=int, default=None, metavar="N", help="of the expert "
+        "takeover episodes (dexgrasp collect --takeover) use only those from policy step N on",
+    )  # fmt: skip
     t.add_argument("--head-encoder", help="DINOv2 hub id or local dir for the head camera")
     t.add_argument("--wrist-encoder", help="DINOv2 hub id or local dir for the wrist camera")
     t.add_argument("--num-workers", type=int, help="data loader worker processes")
@@ -148,6 +152,11 @@ def _train(args: argparse.Namespace) -> int:
     episodes = list(range(len(store)))
     if args.split:
         episodes = store.episodes_where(split=args.split)
+    if args.min_takeover_step is not None:
+        episodes = [
+            i for i in episodes
+            if store.meta(i).get("takeover_step", args.min_takeover_step) >= args.min_takeover_step
+        ]  # fmt: skip
     if args.episodes is not None:
         episodes = episodes[: args.episodes]
     if not episodes:
