@@ -200,3 +200,9 @@ def test_parse_instruction_returns_text_or_typed_error(text):
     except PlannerParseError:
         return
     assert isinstance(value, str) and value.strip() == value and value
+
+
+def test_parse_instruction_strips_interleaved_markup_and_unicode_spaces():
+    # found by hypothesis: a no-break space before trailing markup survived the stripping
+    assert parse_instruction("A\xa0#") == "A"
+    assert parse_instruction("x" * 299 + " y") == "x" * 299  # cut at 300, no trailing space

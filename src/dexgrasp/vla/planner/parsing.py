@@ -307,8 +307,11 @@ def parse_instruction(text: str, max_chars: int = 300) -> str:
     if not isinstance(text, str):
         raise PlannerParseError(f"answer must be text, got {type(text).__name__}", raw=repr(text))
     for line in text[:MAX_TEXT].splitlines():
-        line = line.strip().strip("`*#>-• \t")
-        line = _LEADS.sub("", line).strip(" \t\"'*`")
+        prev = None
+        while line != prev:  # until stable: markup and any whitespace (e.g. "A\xa0#") interleave
+            prev = line
+            line = line.strip().strip("`*#>-•")
+            line = _LEADS.sub("", line.strip()).strip().strip("\"'*`")
         if re.search(r"[A-Za-z]", line):
-            return line[:max_chars]
+            return line[:max_chars].rstrip()
     raise PlannerParseError("empty instruction", raw=text)
