@@ -13,14 +13,21 @@ from .conftest import tiny_config
 from .test_model import make_policy
 
 
+def _train_tiny(store, out, *flags: str) -> int:
+    """``dexgrasp train controller`` on ``store`` with the tiny config (written next to ``out``)."""
+    cfg = out.parent / "cfg.json"
+    cfg.write_text(json.dumps(tiny_config().to_dict()))
+    args = ["train", "controller", "--data", str(store), "--out", str(out), "--config", str(cfg)]
+    return main([*args, *flags, "--quiet"])
+
+
 def test_cli_train_then_eval(tmp_path, tiny_store, capsys):
     pytest.importorskip("mujoco")
-    (tmp_path / "cfg.json").write_text(json.dumps(tiny_config().to_dict()))
     out = tmp_path / "run"
-    rc = main(["train", "controller", "--data", str(tiny_store), "--out", str(out),
-               "--config", str(tmp_path / "cfg.json"), "--batch-size", "8", "--max-steps", "3",
-               "--episodes", "2", "--quiet"])  # fmt: skip
-    assert rc == 0
+    assert (
+        _train_tiny(tiny_store, out, "--batch-size", "8", "--max-steps", "3", "--episodes", "2")
+        == 0
+    )
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 0  # log_every=10 > 3 steps
     DexGraspVLAController.from_pretrained(out)
     prov = json.loads((out / "provenance.json").read_text())
@@ -123,11 +130,12 @@ def test_cli_train_selects_takeover_episodes_by_step(tmp_path, episodes):
     with EpisodeWriter(store) as w:
         for i, (ep, extra) in enumerate(zip(episodes, metas, strict=True)):
             w.add_episode(ep, {"scene_seed": i, "split": "train", **extra})
-    (tmp_path / "cfg.json").write_text(json.dumps(tiny_config().to_dict()))
     out = tmp_path / "run"
-    rc = main(["train", "controller", "--data", str(store), "--out", str(out),
-               "--config", str(tmp_path / "cfg.json"), "--batch-size", "4", "--max-steps", "1",
-               "--min-takeover-step", "10", "--quiet"])  # fmt: skip
-    assert rc == 0
+    assert (
+        _train_tiny(
+            store, out, "--batch-size", "4", "--max-steps", "1", "--min-takeover-step", "10"
+        )
+        == 0
+    )
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["episodes"] == 2 and prov["scene_seeds"] == [0, 2]  # the step-5 takeover is out

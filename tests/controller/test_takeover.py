@@ -45,9 +45,29 @@ def test_expert_takes_over_from_the_policy_state():
     env.close()
 
 
-def test_collect_refuses_a_bad_takeover_checkpoint(tmp_path):
-    from dexgrasp.sim.cli import collect
+def test_takeover_refuses_a_bad_checkpoint(tmp_path):
+    from dexgrasp.cli import main
+    from dexgrasp.vla.controller.takeover import TakeoverSource
 
     with pytest.raises(ValueError, match="not a controller checkpoint"):
-        collect(tmp_path / "d.zarr", 1, takeover=str(tmp_path / "missing"))
-    assert not (tmp_path / "d.zarr").exists()  # nothing written
+        TakeoverSource(tmp_path / "missing")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="takeovers"):
+        TakeoverSource(tmp_path, takeovers=0)
+    out = tmp_path / "d.zarr"
+    argv = ["takeover", "--ckpt", str(tmp_path / "missing"), "--episodes", "1", "--out", str(out)]
+    assert main(argv) == 2
+    assert not out.exists()  # nothing written
+
+
+def test_takeover_source_pickles_without_its_policy(tmp_path):
+    import pickle
+
+    from dexgrasp.vla.controller.takeover import TakeoverSource
+
+    (tmp_path / "config.json").write_text("{}")
+    src = TakeoverSource(tmp_path, takeovers=3)
+    src._policy = object()  # loaded in a worker: never sent to another process
+    back = pickle.loads(pickle.dumps(src))
+    assert back._policy is None and back.config.takeovers == 3
+    assert back.meta == {"takeover_policy": str(tmp_path)}

@@ -53,15 +53,12 @@ def _make_env(split: str, image_size: int, **kw):
 
 
 # -- collection ------------------------------------------------------------------------------
-def _worker(
-    task_q, result_q, split: str, image_size: int, seed: int, takeover: dict | None
-) -> None:
+def _worker(task_q, result_q, split: str, image_size: int, seed: int, source) -> None:
     """Worker process: run the episodes of the attempt numbers it receives; sends back
     (attempt, [(frames, meta) of each successful episode], [reason of each failed one])."""
     from dexgrasp.sim.rollout import rollout
 
     env = _make_env(split, image_size)
-    episode = _takeover_episode(takeover) if takeover else None
     while True:
         attempt = task_q.get()
         if attempt is None:
@@ -69,38 +66,13 @@ def _worker(
         scene_seed = scene_seed_for(seed, split, attempt)
         tag = {"attempt": int(attempt), "collection_seed": int(seed)}
         try:
-            runs = episode(env, scene_seed, attempt) if episode else [rollout(env, scene_seed)]
-            ok = [(r.frames, {**r.meta, **tag}) for r in runs if r.success]
+            runs = source(env, scene_seed, attempt) if source else [rollout(env, scene_seed)]
+            extra = getattr(source, "meta", {})
+            ok = [(r.frames, {**r.meta, **extra, **tag}) for r in runs if r.success]
             result_q.put((attempt, ok, [r.reason for r in runs if not r.success]))
         except Exception as err:  # a broken scene must not stop the collection
             result_q.put((attempt, [], [f"error: {err!r}"]))
     env.close()
-
-
-def _takeover_episode(takeover: dict):
-    """``(env, scene_seed, attempt) -> rollouts``: the expert takes over where the policy at
-    ``takeover["ckpt"]`` fails (``dexgrasp.vla.controller.takeover``)."""
-    import numpy as np
-    import torch
-
-    from dexgrasp.sim.rollout import Rollout
-    from dexgrasp.vla.controller.modeling import DexGraspVLAController
-    from dexgrasp.vla.controller.takeover import TakeoverConfig, policy_takeovers
-
-    torch.set_num_threads(1)  # one core per worker process
-    policy = DexGraspVLAController.from_pretrained(takeover["ckpt"])
-    config = TakeoverConfig(takeovers=takeover["per_episode"])
-
-    def run(env, scene_seed: int, attempt: int):
-        rng = np.random.default_rng([int(scene_seed), int(attempt)])
-        policy_ok, runs = policy_takeovers(env, policy, scene_seed, rng, config)
-        for r in runs:
-            r.meta["takeover_policy"] = takeover["ckpt"]
-        return (
-            [Rollout(False, {}, {}, "policy succeeded (nothing to correct)")] if policy_ok else runs
-        )
-
-    return run
 
 
 def collect(
@@ -112,15 +84,15 @@ def collect(
     seed: int = 0,
     max_attempts: int | None = None,
     progress: bool = True,
-    takeover: str | None = None,
-    takeovers_per_episode: int = 2,
+    source=None,
 ) -> dict:
     """Add successful expert demonstrations to the store at ``out`` until it holds
     ``episodes`` episodes. Returns a summary dict (stored, attempts, failures, seconds).
 
-    ``takeover``: a controller checkpoint; each attempt then runs that policy and, when it
-    fails, records the expert taking over from ``takeovers_per_episode`` of its states
-    (``dexgrasp.vla.controller.takeover``), instead of expert episodes from the start."""
+    ``source``: what each attempt runs instead of an expert episode from the start, a
+    picklable callable ``(env, scene_seed, attempt) -> list[Rollout]`` (its successful
+    rollouts are stored) whose ``meta`` dict is stored with each episode and must match for
+    a resumed run to count an attempt (e.g. ``dexgrasp.vla.controller.takeover.TakeoverSource``)."""
     import multiprocessing as mp
 
     from tqdm import tqdm
@@ -133,12 +105,6 @@ def collect(
         raise ValueError(f"--workers must be >= 1, got {workers}")
     if split not in SPLIT_CHOICES:
         raise ValueError(f"--split must be one of {SPLIT_CHOICES}, got {split!r}")
-    if takeover is not None:
-        takeover = str(takeover)
-        if not (Path(takeover) / "config.json").is_file():
-            raise ValueError(f"--takeover {takeover}: not a controller checkpoint (no config.json)")
-        if takeovers_per_episode < 1:
-            raise ValueError(f"--takeovers-per-episode must be >= 1, got {takeovers_per_episode}")
     _headless()
     out = Path(out)
     next_attempt = 0
@@ -147,7 +113,8 @@ def collect(
         for i in range(len(store)):
             meta = store.meta(i)
             same_run = meta.get("split") == split and meta.get("collection_seed", seed) == seed
-            if same_run and meta.get("takeover_policy") == takeover:
+            extra = getattr(source, "meta", {})
+            if same_run and all(meta.get(k) == v for k, v in extra.items()):
                 next_attempt = max(next_attempt, int(meta.get("attempt", -1)) + 1)
     max_attempts = max_attempts if max_attempts is not None else 4 * episodes + 20
     t0 = time.perf_counter()
@@ -158,12 +125,11 @@ def collect(
         if todo <= 0:
             return {"stored": writer.num_episodes, "added": 0, "attempts": 0, "failures": {}}
         ctx = mp.get_context("spawn")
-        job = {"ckpt": takeover, "per_episode": takeovers_per_episode} if takeover else None
         task_q, result_q = ctx.Queue(), ctx.Queue()
         procs = [
             ctx.Process(
                 target=_worker,
-                args=(task_q, result_q, split, image_size, seed, job),
+                args=(task_q, result_q, split, image_size, seed, source),
                 daemon=True,
             )
             for _ in range(workers)
@@ -225,7 +191,8 @@ def collect(
     }
 
 
-def _cmd_collect(args) -> int:
+def cmd_collect(args, source=None) -> int:
+    """``dexgrasp collect`` (and verbs built on it, with their ``source``): run and report."""
     summary = collect(
         args.out,
         args.episodes,
@@ -234,8 +201,7 @@ def _cmd_collect(args) -> int:
         image_size=args.image_size,
         seed=args.seed,
         max_attempts=args.max_attempts,
-        takeover=args.takeover,
-        takeovers_per_episode=args.takeovers_per_episode,
+        source=source,
     )
     print(
         f"{args.out}: {summary['stored']} episodes ({summary.get('added', 0)} new); "
@@ -354,10 +320,8 @@ def _cmd_demo(args) -> int:
 
 
 # -- registration ------------------------------------------------------------------------------
-def register(top, groups) -> None:  # noqa: ARG001 - groups unused: no train/eval verbs here
-    p = top.add_parser(
-        "collect", help="collect scripted-expert demonstrations into an episode store"
-    )
+def add_collect_arguments(p) -> None:
+    """The options of ``dexgrasp collect`` (shared with verbs that collect other episodes)."""
     p.add_argument("--episodes", type=int, required=True, help="episodes the store should hold")
     p.add_argument("--split", choices=SPLIT_CHOICES, default="train")
     p.add_argument("--out", required=True, help="episode store (zarr directory)")
@@ -365,17 +329,14 @@ def register(top, groups) -> None:  # noqa: ARG001 - groups unused: no train/eva
     p.add_argument("--image-size", type=int, default=224, help="square camera images, pixels")
     p.add_argument("--seed", type=int, default=0, help="seed of the scene sequence")
     p.add_argument("--max-attempts", type=int, default=None, help="give up after this many")
-    p.add_argument(
-        "--takeover",
-        default=None,
-        metavar="CKPT",
-        help="run this controller checkpoint and record the expert taking over where it fails",
+
+
+def register(top, groups) -> None:  # noqa: ARG001 - groups unused: no train/eval verbs here
+    p = top.add_parser(
+        "collect", help="collect scripted-expert demonstrations into an episode store"
     )
-    p.add_argument(
-        "--takeovers-per-episode", type=int, default=2, help="with --takeover: expert episodes "
-        "per failed policy episode, from distinct policy steps",
-    )  # fmt: skip
-    p.set_defaults(func=_cmd_collect)
+    add_collect_arguments(p)
+    p.set_defaults(func=cmd_collect)
 
     p = top.add_parser("render", help="write head and wrist camera images of a scene")
     p.add_argument("--scene-seed", type=int, required=True)

@@ -50,7 +50,7 @@ def register(
     t.add_argument("--split", help="use only episodes whose metadata split equals this")
     t.add_argument(
         "--min-takeover-step", type=int, default=None, metavar="N", help="of the expert "
-        "takeover episodes (dexgrasp collect --takeover) use only those from policy step N on",
+        "takeover episodes (dexgrasp takeover) use only those from policy step N on",
     )  # fmt: skip
     t.add_argument("--head-encoder", help="DINOv2 hub id or local dir for the head camera")
     t.add_argument("--wrist-encoder", help="DINOv2 hub id or local dir for the wrist camera")
@@ -106,6 +106,33 @@ def register(
     x.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
                    help="storage type of the weights (float16: half the size)")  # fmt: skip
     x.set_defaults(func=_export)
+
+    from dexgrasp.sim.cli import add_collect_arguments
+
+    k = top.add_parser(
+        "takeover",
+        help="collect expert corrections where a trained controller fails (DAgger-style)",
+        description="Like `dexgrasp collect`, but each attempt runs the controller at --ckpt; "
+        "when it fails, the expert takes over from some of the states it visited and its "
+        "successful corrections are stored (dexgrasp.vla.controller.takeover).",
+    )
+    add_collect_arguments(k)
+    k.add_argument("--ckpt", required=True, help="trained controller directory")
+    k.add_argument("--takeovers-per-episode", type=int, default=2,
+                   help="expert episodes per failed policy episode, from distinct policy steps")  # fmt: skip
+    k.set_defaults(func=_takeover)
+
+
+def _takeover(args: argparse.Namespace) -> int:
+    from dexgrasp.sim.cli import cmd_collect
+    from dexgrasp.vla.controller.takeover import TakeoverSource
+
+    try:
+        source = TakeoverSource(args.ckpt, args.takeovers_per_episode)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return cmd_collect(args, source=source)
 
 
 def _load_config(spec: str, args: argparse.Namespace):

@@ -14,13 +14,15 @@ needs: whole expert episodes from a few visited states rather than one label per
     policy = DexGraspVLAController.from_pretrained("runs/controller_small_palm")
     ok, episodes = policy_takeovers(env, policy, scene_seed=7, rng=np.random.default_rng(0))
 
-``dexgrasp collect --takeover CKPT`` runs this in worker processes and stores the episodes
-(``meta["takeover_step"]``: the policy step the expert took over at).
+``dexgrasp takeover --ckpt CKPT --out STORE ...`` runs this in worker processes and stores
+the episodes (``meta["takeover_step"]``: the policy step the expert took over at); from
+Python, ``dexgrasp.sim.cli.collect(out, n, source=TakeoverSource(ckpt))``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,3 +91,28 @@ def policy_takeovers(
         meta = {**scene_meta(env), "scene_seed": int(scene_seed), "takeover_step": int(t)}
         out.append(expert_episode(env, obs, meta))
     return False, out
+
+
+class TakeoverSource:
+    """``collect``'s per-attempt episodes for expert takeover of the controller at ``ckpt``
+    (picklable; each worker process loads the policy on its first attempt, one torch thread)."""
+
+    def __init__(self, ckpt: str | Path, takeovers: int = 2) -> None:
+        if not (Path(ckpt) / "config.json").is_file():
+            raise ValueError(f"--ckpt {ckpt}: not a controller checkpoint (no config.json)")
+        self.ckpt, self.config = str(ckpt), TakeoverConfig(takeovers=takeovers)
+        self.meta = {"takeover_policy": self.ckpt}  # stored with each episode; keys resuming
+        self._policy = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_policy": None}
+
+    def __call__(self, env, scene_seed: int, attempt: int) -> list[Rollout]:
+        if self._policy is None:
+            from dexgrasp.vla.controller.modeling import DexGraspVLAController
+
+            torch.set_num_threads(1)  # one core per worker process
+            self._policy = DexGraspVLAController.from_pretrained(self.ckpt)
+        rng = np.random.default_rng([int(scene_seed), int(attempt)])
+        ok, runs = policy_takeovers(env, self._policy, scene_seed, rng, self.config)
+        return [Rollout(False, {}, {}, "policy succeeded (nothing to correct)")] if ok else runs
