@@ -110,10 +110,10 @@ def collect(
     next_attempt = 0
     if out.exists():
         store = EpisodeStore(out)
+        extra = getattr(source, "meta", {})
         for i in range(len(store)):
             meta = store.meta(i)
             same_run = meta.get("split") == split and meta.get("collection_seed", seed) == seed
-            extra = getattr(source, "meta", {})
             if same_run and all(meta.get(k) == v for k, v in extra.items()):
                 next_attempt = max(next_attempt, int(meta.get("attempt", -1)) + 1)
     max_attempts = max_attempts if max_attempts is not None else 4 * episodes + 20

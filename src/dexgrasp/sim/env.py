@@ -192,7 +192,7 @@ class TabletopGraspEnv(gym.Env):
         mujoco.mj_getState(m, d, state, mujoco.mjtState.mjSTATE_INTEGRATION)
         warnings_before = [d.warning[w].number for w in _BAD_WARNINGS]
         if self.scene.description.lighting == "disco":
-            self._spin_disco_lights()
+            self._spin_disco_lights(self._steps)
         mujoco.mj_step(m, d, nstep=self.n_substeps)
         self._steps += 1
         reason = self._instability([d.warning[w].number for w in _BAD_WARNINGS], warnings_before)
@@ -366,9 +366,7 @@ class TabletopGraspEnv(gym.Env):
         self._steps, self._hold, self._success, self._termination_reason = state["counters"]
         self._target = state["target"]
         if self.scene.description.lighting == "disco" and self._steps > 0:
-            self._steps -= 1  # the lights as the step that led to this state left them
-            self._spin_disco_lights()
-            self._steps += 1
+            self._spin_disco_lights(self._steps - 1)  # as the step that led here left them
         mujoco.mj_setState(m, d, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
         # Positions (and light directions) for the restored state itself: the observation
         # can differ slightly from the one ``step`` returned there, whose rendering lags the
@@ -402,10 +400,11 @@ class TabletopGraspEnv(gym.Env):
         self.scene.settle_time = scene_lib.settle(self.model, self.data, self.scene)
         self._disco_dirs = self.model.light_dir.copy()
 
-    def _spin_disco_lights(self) -> None:
-        """Disco spotlights sweep around the vertical axis (DISCO_REV_PER_S), deterministic in time."""
+    def _spin_disco_lights(self, step: int) -> None:
+        """Disco spotlights sweep around the vertical axis (DISCO_REV_PER_S), deterministic in
+        time: where they stand during control step ``step``."""
         m = self.model
-        ang = 2 * np.pi * DISCO_REV_PER_S * self._steps / CONTROL_HZ
+        ang = 2 * np.pi * DISCO_REV_PER_S * step / CONTROL_HZ
         c, s = np.cos(ang), np.sin(ang)
         base = self._disco_dirs
         m.light_dir[: len(base), 0] = c * base[:, 0] - s * base[:, 1]

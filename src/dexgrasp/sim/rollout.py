@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 
 from dexgrasp.sim import layout
+from dexgrasp.sim import scene as scene_lib
 from dexgrasp.sim.expert import ExpertConfig, PlanningError, ScriptedExpert
 
 
@@ -35,7 +36,7 @@ def lifted_and_held(env_u, lift: float = layout.SUCCESS_LIFT_M) -> bool:
     """True if the env's target is at least ``lift`` above the table and touches the hand."""
     if env_u.object_heights()[env_u.target_name] < lift:
         return False
-    return env_u._touching_robot(env_u.target_name)
+    return scene_lib.touching_robot(env_u.model, env_u.data, env_u.scene, env_u.target_body_id)
 
 
 def rollout(
@@ -58,18 +59,19 @@ def rollout(
     """
     options = {"scene_seed": int(scene_seed), **(reset_options or {})}
     obs, _ = env.reset(seed=int(scene_seed), options=options)
-    meta = {**scene_meta(env), "scene_seed": int(scene_seed)}
+    meta = scene_meta(env, scene_seed)
     return expert_episode(
         env, obs, meta, record=record, verify_steps=verify_steps, config=config,
         keep_failures=keep_failures,
     )  # fmt: skip
 
 
-def scene_meta(env) -> dict:
-    """JSON-able description of the env's current scene and target (stored with an episode)."""
+def scene_meta(env, scene_seed: int | None = None) -> dict:
+    """JSON-able description of the env's current scene and target (stored with an episode);
+    ``scene_seed``: the seed it was reset with (default: the seed of the scene it built)."""
     desc = env.unwrapped.scene.description
     return {
-        "scene_seed": int(desc.seed),
+        "scene_seed": int(desc.seed if scene_seed is None else scene_seed),
         "split": desc.split,
         "objects": list(desc.names),
         "target": desc.target,

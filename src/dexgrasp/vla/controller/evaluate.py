@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,25 +121,16 @@ def evaluate_controller(
     outcomes, seeds, lengths, touched, lifts = [], [], [], [], []
     t_policy = t_env = 0.0
     n_steps = 0
-    gen = torch.Generator()
     bar = tqdm(range(episodes), desc=f"eval controller ({split})", disable=not progress)
     try:
         for i in bar:
             scene_seed = seed + i
-            obs, info = env.reset(seed=scene_seed, options={"scene_seed": scene_seed})
-            policy.reset()
-            gen.manual_seed(scene_seed)  # diffusion noise per episode: independent of sharding
-            done, steps, touch, lift = False, 0, False, 0.0
-            while not done:
-                t0 = time.perf_counter()
-                action = policy.select_action(obs, generator=gen)
-                action = action.detach().cpu().numpy().astype(np.float32)
-                t1 = time.perf_counter()
-                obs, _, terminated, truncated, info = env.step(action)
-                t_policy += t1 - t0
-                t_env += time.perf_counter() - t1
-                steps += 1
-                done = terminated or truncated
+            steps, touch, lift = 0, False, 0.0
+            for step in closed_loop(env, policy, scene_seed):
+                if step.t == 0:
+                    continue  # the state after reset: no action taken yet
+                t_policy, t_env = t_policy + step.policy_s, t_env + step.env_s
+                steps, info = step.t, step.info
                 touch = touch or bool(info.get("target_touching", False))
                 lift = max(lift, float(info["objects"][info["target"]]["height"]))
             n_steps += steps
@@ -170,6 +162,43 @@ def evaluate_controller(
         lengths=lengths,
         inference={k: getattr(policy.config, k) for k in policy.INFERENCE_FIELDS},
     )
+
+
+@dataclass
+class LoopStep:
+    """One point of a closed-loop episode: ``t`` actions taken so far, the env's ``info`` now,
+    whether the episode ends here (``done``: the env ended it or the step limit is reached),
+    and the seconds the last action took in the policy and in the env (0 at ``t = 0``)."""
+
+    t: int
+    info: dict[str, Any]
+    done: bool = False
+    policy_s: float = 0.0
+    env_s: float = 0.0
+
+
+def closed_loop(
+    env: Any, policy: Any, scene_seed: int, max_steps: int | None = None
+) -> Iterator[LoopStep]:
+    """The evaluation's episode: reset ``env`` to scene ``scene_seed``, then run ``policy``
+    (eval mode, diffusion noise seeded with the scene seed, so an episode does not depend on
+    which process runs it) until the env ends the episode or ``max_steps`` actions. Yields
+    after the reset and after every step, before the next action is chosen (so a consumer
+    can snapshot the env there: ``dexgrasp.vla.controller.takeover``)."""
+    obs, info = env.reset(seed=int(scene_seed), options={"scene_seed": int(scene_seed)})
+    policy.eval()
+    policy.reset()
+    gen = torch.Generator().manual_seed(int(scene_seed))
+    t, done = 0, max_steps == 0
+    yield LoopStep(0, info, done)
+    while not done:
+        t0 = time.perf_counter()
+        action = policy.select_action(obs, generator=gen).detach().cpu().numpy()
+        t1 = time.perf_counter()
+        obs, _, terminated, truncated, info = env.step(action.astype(np.float32))
+        t += 1
+        done = terminated or truncated or (max_steps is not None and t >= max_steps)
+        yield LoopStep(t, info, done, t1 - t0, time.perf_counter() - t1)
 
 
 def _eval_shard(job: dict[str, Any]) -> EvalResult:

@@ -30,7 +30,7 @@ import torch
 
 from dexgrasp.sim.layout import SUCCESS_LIFT_M
 from dexgrasp.sim.rollout import Rollout, expert_episode, scene_meta
-from dexgrasp.vla.controller.evaluate import DEFAULT_MAX_STEPS
+from dexgrasp.vla.controller.evaluate import DEFAULT_MAX_STEPS, closed_loop
 
 
 @dataclass
@@ -68,19 +68,12 @@ def policy_takeovers(
     ``env``'s step limit must leave room for the expert after the policy's steps."""
     cfg = config or TakeoverConfig()
     u = env.unwrapped
-    obs, info = env.reset(seed=int(scene_seed), options={"scene_seed": int(scene_seed)})
-    policy.eval()
-    policy.reset()
-    gen = torch.Generator().manual_seed(int(scene_seed))
     snapshots: list[tuple[int, dict]] = []
-    for t in range(cfg.max_steps):
-        if t >= cfg.min_step and info["objects"][info["target"]]["height"] < SUCCESS_LIFT_M:
-            snapshots.append((t, u.get_state()))
-        with torch.inference_mode():
-            action = policy.select_action(obs, generator=gen)
-        obs, _, terminated, truncated, info = env.step(action.cpu().numpy().astype(np.float32))
-        if terminated or truncated:
-            break
+    for step in closed_loop(env, policy, scene_seed, max_steps=cfg.max_steps):
+        info = step.info
+        lifted = info["objects"][info["target"]]["height"] >= SUCCESS_LIFT_M
+        if not step.done and step.t >= cfg.min_step and not lifted:
+            snapshots.append((step.t, u.get_state()))  # a state the policy chose an action in
     if info["success"]:
         return True, []
     picks = rng.choice(len(snapshots), size=min(cfg.takeovers, len(snapshots)), replace=False)
@@ -88,7 +81,7 @@ def policy_takeovers(
     for i in sorted(picks):
         t, state = snapshots[i]
         obs, _ = u.set_state(state)
-        meta = {**scene_meta(env), "scene_seed": int(scene_seed), "takeover_step": int(t)}
+        meta = {**scene_meta(env, scene_seed), "takeover_step": int(t)}
         out.append(expert_episode(env, obs, meta))
     return False, out
 
