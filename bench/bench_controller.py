@@ -73,19 +73,31 @@ def _sync(device: str) -> None:
 
 def timed(fn, device: str, repeats: int) -> float:
     """Median seconds of ``fn()`` over ``repeats`` runs after one warm-up."""
-    fn()
-    times = []
+    return timed_side_by_side({"fn": fn}, device, repeats, warmup=1)["fn"]
+
+
+def timed_side_by_side(fns: dict, device: str, repeats: int, warmup: int = 3) -> dict:
+    """Median seconds of each ``fns[name]()``: ``warmup`` untimed rounds, then ``repeats``
+    rounds that run every function once in turn, so that clock ramps, allocator growth and
+    machine load fall on all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        for name, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
-    """Encoder time, and the 16-step denoising loop with and without the KV cache."""
+    """Encoder time, the 16-step denoising loop with and without the KV cache, and the public
+    ``predict_action_chunk`` (cache on; on CUDA also replayed as a CUDA graph), timed side by
+    side."""
     config = ControllerConfig.preset(name)
     policy = build(config, device)
     policy.autocast_dtype = torch.bfloat16 if dtype == "bf16" else None
@@ -97,6 +109,7 @@ def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
         cond = policy.encode_observation(obs)
     out = {"config": name, "device": device, "dtype": dtype, "cond_tokens": config.n_cond_tokens,
            "trainable_params": policy.num_trainable_parameters()}  # fmt: skip
+    steps = policy.infer_scheduler.timesteps.to(device)
 
     def encode():
         with torch.inference_mode(), auto:
@@ -104,39 +117,56 @@ def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
 
     def head(cached: bool):
         def run():
+            policy.use_kv_cache = cached
             with torch.inference_mode(), auto:
                 x = torch.randn(1, config.horizon, config.action_dim, device=device)
-                cache = policy.dit.build_cache(cond) if cached else None
-                for t in policy.infer_scheduler.timesteps:
-                    tt = t.to(device).expand(1)
-                    eps = (
-                        policy.dit.forward_cached(x, tt, cache)
-                        if cached
-                        else policy.dit(x, tt, cond)
-                    )
-                    x = policy.infer_scheduler.step(eps.float(), t, x).prev_sample
+                policy._denoise(cond, x, steps)
 
         return run
 
-    out["encode_s"] = timed(encode, device, repeats)
-    out["head_cached_s"] = timed(head(True), device, repeats)
-    out["head_uncached_s"] = timed(head(False), device, repeats)
+    def predict(graph: bool):
+        def run():
+            policy.use_kv_cache, policy.use_cuda_graph = True, graph
+            policy.predict_action_chunk(obs)
+
+        return run
+
+    fns = {"encode_s": encode, "head_cached_s": head(True), "head_uncached_s": head(False),
+           "predict_action_chunk_s": predict(False)}  # fmt: skip
+    if device.startswith("cuda"):
+        try:
+            predict(True)()  # captures; a failure is reported, not fatal to the other figures
+            fns["predict_action_chunk_cuda_graph_s"] = predict(True)
+        except Exception as err:  # noqa: BLE001
+            out["cuda_graph_error"] = f"{type(err).__name__}: {err}"
+    out.update(timed_side_by_side(fns, device, repeats))
     out["chunk_cached_s"] = out["encode_s"] + out["head_cached_s"]
     out["chunk_uncached_s"] = out["encode_s"] + out["head_uncached_s"]
     out["head_speedup_from_cache"] = out["head_uncached_s"] / out["head_cached_s"]
     out["chunk_speedup_from_cache"] = out["chunk_uncached_s"] / out["chunk_cached_s"]
-    # End to end through the public API (cache on), as the robot runs it.
-    policy.use_kv_cache = True
-    out["predict_action_chunk_s"] = timed(lambda: policy.predict_action_chunk(obs), device, repeats)
+    if "predict_action_chunk_cuda_graph_s" in out:
+        out["chunk_speedup_from_cuda_graph"] = (
+            out["predict_action_chunk_s"] / out["predict_action_chunk_cuda_graph_s"]
+        )
     return out
 
 
 def train_throughput(
-    config: ControllerConfig, device: str, batch: int, steps: int, cached: bool
+    config: ControllerConfig,
+    device: str,
+    batch: int,
+    steps: int,
+    cached: bool,
+    dtype: str = "fp32",
 ) -> float:
-    """Samples/s of forward+backward+AdamW; ``cached`` feeds precomputed encoder features."""
+    """Samples/s of forward+backward+AdamW (fused on CUDA, as training uses it), under bf16
+    autocast for ``dtype="bf16"``; ``cached`` feeds precomputed encoder features."""
     policy = build(config, device).train()
-    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, fused=device.startswith("cuda"))
+    auto = torch.autocast(
+        device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=dtype == "bf16"
+    )
     data = obs_batch(batch, config.image_size, config.horizon)
     if cached:
         with torch.inference_mode():
@@ -148,7 +178,8 @@ def train_throughput(
     data = {k: v.to(device) for k, v in data.items()}
 
     def step():
-        loss, _ = policy(data)
+        with auto:
+            loss, _ = policy(data)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -208,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         res["chunk_latency"].append(r)
         print(f"{name:6s} {args.dtype}: encode {r['encode_s']:.3f}s  head cached {r['head_cached_s']:.3f}s "
               f"uncached {r['head_uncached_s']:.3f}s  (x{r['head_speedup_from_cache']:.2f})  "
-              f"chunk {r['chunk_cached_s']:.3f}s vs {r['chunk_uncached_s']:.3f}s", flush=True)  # fmt: skip
+              f"chunk {r['chunk_cached_s']:.3f}s vs {r['chunk_uncached_s']:.3f}s  "
+              f"predict_action_chunk {r['predict_action_chunk_s']:.3f}s"
+              + (f" (CUDA graph {r['predict_action_chunk_cuda_graph_s']:.3f}s)"
+                 if "predict_action_chunk_cuda_graph_s" in r else ""), flush=True)  # fmt: skip
         write()
     if not args.skip_train:
         # Training throughput: the feature cache matters for frozen encoders (DINOv2-S/14, 224 px).
@@ -216,28 +250,23 @@ def main(argv: list[str] | None = None) -> int:
                                                                 "feature_dim": 384, "patch_size": 14},
                                          wrist_encoder={"kind": "dinov2", "pretrained": "facebook/dinov2-small",
                                                         "feature_dim": 384, "patch_size": 14})  # fmt: skip
-        tr = {"batch": args.train_batch, "device": args.device}
+        tr = {"batch": args.train_batch, "device": args.device, "dtype": args.dtype}
+        run = (args.device, args.train_batch, args.train_steps)
         tr["dinov2s_frozen_images_samples_per_s"] = train_throughput(
-            frozen, args.device, args.train_batch, args.train_steps, False
+            frozen, *run, False, args.dtype
         )
         tr["dinov2s_frozen_feature_cache_samples_per_s"] = train_throughput(
-            frozen, args.device, args.train_batch, args.train_steps, True
+            frozen, *run, True, args.dtype
         )
         tr["feature_cache_speedup"] = (
             tr["dinov2s_frozen_feature_cache_samples_per_s"]
             / tr["dinov2s_frozen_images_samples_per_s"]
         )
         tr["small_conv_samples_per_s"] = train_throughput(
-            ControllerConfig.preset("small"), args.device, args.train_batch, args.train_steps, False
+            ControllerConfig.preset("small"), *run, False, args.dtype
         )
         if "paper" in args.configs and args.device.startswith("cuda"):
-            sps = train_throughput(
-                ControllerConfig.preset("paper"),
-                args.device,
-                args.train_batch,
-                args.train_steps,
-                True,
-            )
+            sps = train_throughput(ControllerConfig.preset("paper"), *run, True, args.dtype)
             tr["paper_feature_cache_step_s"] = args.train_batch / sps
         res["training"] = tr
         write()

@@ -60,11 +60,15 @@ def bench_speed(model: DexterModel, n: int, repeats: int, device: str) -> dict:
     pts = sphere_points()
     kw = {"temperature": 1.0, "top_p": 0.9}
 
+    tokens: list[int] = []  # answer length of each single-grasp call
+
     def run(batching: str, k: int, seed: int):
         out = generate_grasps(
             model, pts, "grasp the bottle body", n=k, batching=batching, seed=seed, **kw
         )
         assert all(o.ok for o in out)
+        if k == 1:
+            tokens.append(len(out[0].token_ids))
 
     run("shared", 2, 0)  # warm-up (allocations, kernels)
     shared, seq, single = [], [], []
@@ -79,6 +83,8 @@ def bench_speed(model: DexterModel, n: int, repeats: int, device: str) -> dict:
         "shared_s": ms,
         "sequential_s": mq,
         "single_grasp_latency_s": m1,
+        "single_grasp_answer_tokens": statistics.median(tokens),
+        "per_token_s": m1 / statistics.median(tokens),
         "grasps_per_s_shared": n / ms,
         "grasps_per_s_sequential": n / mq,
         "shared_prefix_speedup": mq / ms,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+from dexgrasp.cuda_graph import GraphCache
 from dexgrasp.vla.controller.configuration import ConfigError, ControllerConfig
 from dexgrasp.vla.controller.diffusion import (
     immiscible_noise,
@@ -139,6 +140,10 @@ class DexGraspVLAController(nn.Module):
         self.infer_scheduler = make_inference_scheduler(cfg)
         self.use_kv_cache = True
         self.autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for inference
+        # On CUDA in eval mode: replay each chunk's denoising loop as one captured graph
+        # (dexgrasp.cuda_graph); False runs it eagerly.
+        self.use_cuda_graph = True
+        self._graphs = GraphCache()
         self._queue: deque[torch.Tensor] = deque()
         self._kinematics = None  # PalmKinematics, built on first use (action_space="palm")
 
@@ -271,21 +276,38 @@ class DexGraspVLAController(nn.Module):
             b = cond.shape[0]
             shape = (b, self.config.horizon, self.config.model_action_dim)
             x = torch.randn(shape, generator=generator, device="cpu").to(dev)
-            sched = self.infer_scheduler
-            cache = self.dit.build_cache(cond) if self.use_kv_cache else None
-            for t in sched.timesteps:
-                tt = t.to(dev).expand(b)
-                if cache is not None:
-                    eps = self.dit.forward_cached(x, tt, cache)
-                else:
-                    eps = self.dit(x, tt, cond)
-                x = sched.step(eps.float(), t, x).prev_sample
+            steps = self.infer_scheduler.timesteps.to(dev)
+
+            def denoise(cond: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+                return self._denoise(cond, x, steps)
+
+            if self.use_cuda_graph and dev.type == "cuda" and not self.training:
+                weights = self.dit.action_in.weight.data_ptr()  # a moved model captures anew
+                key = (self.use_kv_cache, tuple(self.infer_scheduler.timesteps.tolist()), weights)
+                x = self._graphs(denoise, (cond, x), key, self.autocast_dtype)
+            else:
+                x = denoise(cond, x)
         if k > 1:
             x = medoid(x.float().unflatten(0, (-1, k)))
         actions = self._require_normalizer().unnormalize(ACTION, x.float())
         if self.config.action_mode == "relative":
             actions = actions + self._to_model_space(batch[OBS_STATE].float())[:, None]
         return actions, batch
+
+    def _denoise(self, cond: torch.Tensor, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """DDIM from noise ``x`` (B, H, A) to a normalised chunk, conditioned on ``cond``;
+        ``steps``: the scheduler's timesteps on the model's device."""
+        cache = self.dit.build_cache(cond) if self.use_kv_cache else None
+        b = x.shape[0]
+        for t, t_dev in zip(self.infer_scheduler.timesteps, steps, strict=True):
+            tt = t_dev.expand(b)
+            eps = (
+                self.dit.forward_cached(x, tt, cache)
+                if cache is not None
+                else self.dit(x, tt, cond)
+            )
+            x = self.infer_scheduler.step(eps.float(), t, x).prev_sample
+        return x
 
     INFERENCE_FIELDS = ("n_action_steps", "num_inference_steps", "num_samples")
 

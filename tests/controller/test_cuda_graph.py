@@ -1,0 +1,59 @@
+"""The denoising loop replayed as a CUDA graph gives the eager loop's chunks (GPU only), and
+asking for it without a GPU changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from dexgrasp.cuda_graph import GraphCache
+
+from .test_model import make_batch, make_policy
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _chunks(policy, batch, graph: bool, seed: int = 0) -> torch.Tensor:
+    policy.use_cuda_graph = graph
+    return policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(seed))
+
+
+def test_cuda_graph_request_is_ignored_on_cpu():
+    policy = make_policy().eval()
+    batch = make_batch(2)
+    eager = _chunks(policy, batch, graph=False)
+    assert torch.equal(_chunks(policy, batch, graph=True), eager)
+    assert len(policy._graphs) == 0
+
+
+def test_graphed_denoiser_refuses_cpu_tensors():
+    with pytest.raises(ValueError, match="CUDA"):
+        GraphCache()(lambda c, x: x, (torch.zeros(1, 2, 3), torch.zeros(1, 4, 5)))
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+@pytest.mark.parametrize("kv_cache", [True, False])
+def test_graph_replay_equals_eager(dtype, kv_cache):
+    policy = make_policy().cuda().eval()
+    policy.autocast_dtype, policy.use_kv_cache = dtype, kv_cache
+    for b in (1, 3):  # a new shape captures a new graph
+        batch = make_batch(b)
+        eager = _chunks(policy, batch, graph=False, seed=b)
+        for _ in range(2):  # the first call captures, the second replays
+            graphed = _chunks(policy, batch, graph=True, seed=b)
+            torch.testing.assert_close(graphed, eager, atol=1e-5 if dtype is None else 1e-2, rtol=0)
+    assert len(policy._graphs) == 2
+    other = _chunks(policy, make_batch(1), graph=True, seed=99)  # new noise, same graph
+    assert not torch.allclose(other, _chunks(policy, make_batch(1), graph=True, seed=1))
+    assert len(policy._graphs) == 2
+
+
+@cuda
+def test_graph_follows_inference_settings():
+    policy = make_policy().cuda().eval()
+    batch = make_batch(1)
+    _chunks(policy, batch, graph=True)
+    policy.set_inference(num_inference_steps=4)
+    eager = _chunks(policy, batch, graph=False)
+    torch.testing.assert_close(_chunks(policy, batch, graph=True), eager, atol=1e-5, rtol=0)
+    assert len(policy._graphs) == 2
