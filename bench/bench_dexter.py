@@ -56,38 +56,61 @@ def timed(fn, device: str) -> float:
 
 
 def bench_speed(model: DexterModel, n: int, repeats: int, device: str) -> dict:
-    """Shared-prefix batch of n vs n one-by-one samples, interleaved, plus single-grasp latency."""
+    """Side by side, interleaved: a shared-prefix batch of n, n one-by-one samples and one
+    grasp, with the static-cache decoder (``fast``), and the shared batch and one grasp with
+    the transformers decode loop."""
     pts = sphere_points()
     kw = {"temperature": 1.0, "top_p": 0.9}
+    cases = {  # name: (batching, samples, fast decoder)
+        "shared": ("shared", n, True),
+        "sequential": ("sequential", n, True),
+        "single": ("shared", 1, True),
+        "shared_transformers": ("shared", n, False),
+        "single_transformers": ("shared", 1, False),
+    }
+    times: dict[str, list[float]] = {c: [] for c in cases}
+    per_token: dict[str, list[float]] = {c: [] for c in cases}
 
-    tokens: list[int] = []  # answer length of each single-grasp call
-
-    def run(batching: str, k: int, seed: int):
-        out = generate_grasps(
-            model, pts, "grasp the bottle body", n=k, batching=batching, seed=seed, **kw
-        )
+    def run(case: str, seed: int) -> int:
+        batching, k, fast = cases[case]
+        out = generate_grasps(model, pts, "grasp the bottle body", n=k, batching=batching,
+                              seed=seed, fast=fast, **kw)  # fmt: skip
         assert all(o.ok for o in out)
-        if k == 1:
-            tokens.append(len(out[0].token_ids))
+        return max(len(o.token_ids) for o in out)  # a shared batch runs to its longest answer
 
-    run("shared", 2, 0)  # warm-up (allocations, kernels)
-    shared, seq, single = [], [], []
+    for case in cases:  # warm-up (allocations, kernels, captured graphs)
+        run(case, 0)
     for r in range(repeats):
-        shared.append(timed(lambda r=r: run("shared", n, r), device))
-        seq.append(timed(lambda r=r: run("sequential", n, r), device))
-        single.append(timed(lambda r=r: run("shared", 1, r), device))
-    ms, mq, m1 = statistics.median(shared), statistics.median(seq), statistics.median(single)
+        for case in cases:
+            tokens = 0
+
+            def call(case=case, r=r):
+                nonlocal tokens
+                tokens = run(case, r)
+
+            t = timed(call, device)
+            times[case].append(t)
+            per_token[case].append(t / tokens)
+    med = {c: statistics.median(v) for c, v in times.items()}
+    tok = {c: statistics.median(v) for c, v in per_token.items()}
     return {
         "n_per_call": n,
         "repeats": repeats,
-        "shared_s": ms,
-        "sequential_s": mq,
-        "single_grasp_latency_s": m1,
-        "single_grasp_answer_tokens": statistics.median(tokens),
-        "per_token_s": m1 / statistics.median(tokens),
-        "grasps_per_s_shared": n / ms,
-        "grasps_per_s_sequential": n / mq,
-        "shared_prefix_speedup": mq / ms,
+        "shared_s": med["shared"],
+        "sequential_s": med["sequential"],
+        "single_grasp_latency_s": med["single"],
+        "per_token_s": tok["single"],
+        "grasps_per_s_shared": n / med["shared"],
+        "grasps_per_s_sequential": n / med["sequential"],
+        "shared_prefix_speedup": med["sequential"] / med["shared"],
+        "transformers_loop": {
+            "shared_s": med["shared_transformers"],
+            "single_grasp_latency_s": med["single_transformers"],
+            "per_token_s": tok["single_transformers"],
+            "grasps_per_s_shared": n / med["shared_transformers"],
+        },
+        "fast_decode_speedup_single": tok["single_transformers"] / tok["single"],
+        "fast_decode_speedup_shared": tok["shared_transformers"] / tok["shared"],
     }
 
 
@@ -147,7 +170,8 @@ def main() -> None:
         f"DextER benchmark on {results['device_name']} ({args.device}, {dtype}, {results['threads']} threads)"
     )
     print(
-        f"{'config':8} {'params':>8} {'shared g/s':>11} {'1-by-1 g/s':>11} {'speed-up':>9} {'1 grasp s':>10}"
+        f"{'config':8} {'params':>8} {'shared g/s':>11} {'1-by-1 g/s':>11} {'speed-up':>9} "
+        f"{'1 grasp s':>10} {'ms/token':>9} {'vs transformers':>16}"
     )
     for name in [c for c in args.configs.split(",") if c]:
         model = random_model(name, args.device, dtype)
@@ -157,7 +181,8 @@ def main() -> None:
         results["configs"][name] = row
         print(f"{name:8} {params / 1e6:7.1f}M {row['grasps_per_s_shared']:11.2f} "
               f"{row['grasps_per_s_sequential']:11.2f} {row['shared_prefix_speedup']:8.2f}x "
-              f"{row['single_grasp_latency_s']:10.3f}")  # fmt: skip
+              f"{row['single_grasp_latency_s']:10.3f} {1e3 * row['per_token_s']:9.2f} "
+              f"{row['fast_decode_speedup_single']:15.2f}x")  # fmt: skip
         del model
     if args.decode_samples > 0:
         if args.model:

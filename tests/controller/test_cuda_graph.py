@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from dexgrasp.cuda_graph import GraphCache
 
 from .test_model import make_batch, make_policy

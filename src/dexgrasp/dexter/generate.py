@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dexgrasp.dexter import prompts
+from dexgrasp.dexter import fast_decode, prompts
 from dexgrasp.dexter.grammar import GraspGrammar
 from dexgrasp.dexter.model import DexterModel
 from dexgrasp.dexter.tokenizer import DecodeError
@@ -111,23 +111,31 @@ def _decode_batch(
     temperature: float,
     top_p: float,
     generator: torch.Generator | None,
+    fast: bool = True,
 ) -> list[list[int]]:
-    """Prefill once (batch 1), repeat the cache ``n`` times and sample ``n`` answers together."""
+    """Prefill once (batch 1), repeat the cache ``n`` times and sample ``n`` answers together;
+    ``fast``: decode steps through :mod:`dexgrasp.dexter.fast_decode` where the LLM allows."""
     dev = model.device
     ids = torch.tensor([prompt_ids + forced], device=dev)
     hidden, cache = model.hidden_states(ids, torch.ones_like(ids), points, use_cache=True)
     logits = model.llm.lm_head(hidden[:, -1]).float().expand(n, -1)
-    cache.batch_repeat_interleave(n)
+    pos = ids.shape[1]
+    max_steps = grammar.max_answer_tokens - len(forced)
+    decoder = None
+    if fast and fast_decode.supports(model.llm):
+        decoder = fast_decode.static_decoder(model.llm, n, pos + max_steps)
+        decoder.load_prompt(cache, pos)
+    else:
+        cache.batch_repeat_interleave(n)
     st = grammar.init_state(n)
     if forced:
         for t in forced:  # the steering prefix must itself be grammatical
             st = grammar.step(st, torch.full((n,), t, device=dev))
     out = torch.empty(n, 0, dtype=torch.long, device=dev)
     finished = torch.zeros(n, dtype=torch.bool, device=dev)
-    pos = ids.shape[1]
     emb = model.llm.get_input_embeddings()
     stop = torch.tensor([model.tokenizer.im_end_id, model.tokenizer.pad_id], device=dev)
-    for _ in range(grammar.max_answer_tokens - len(forced)):
+    for _ in range(max_steps):
         if constrained:
             logits = logits.masked_fill(~grammar.allowed(st), float("-inf"))
         nxt = sample_tokens(logits, temperature, top_p, generator)
@@ -138,14 +146,16 @@ def _decode_batch(
         finished |= torch.isin(nxt, stop)
         if bool(finished.all()):
             break
-        position_ids = torch.full((n, 1), pos, device=dev)
-        h = model.llm.model(
-            inputs_embeds=emb(nxt[:, None]),
-            position_ids=position_ids,
-            past_key_values=cache,
-            use_cache=True,
-        ).last_hidden_state
-        logits = model.llm.lm_head(h[:, -1]).float()
+        if decoder is not None:
+            logits = decoder.step(nxt, pos)
+        else:
+            h = model.llm.model(
+                inputs_embeds=emb(nxt[:, None]),
+                position_ids=torch.full((n, 1), pos, device=dev),
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+            logits = model.llm.lm_head(h[:, -1]).float()
         pos += 1
     return [forced + row for row in out.tolist()]
 
@@ -164,6 +174,7 @@ def generate_grasps(
     meta_prompt: str | None = None,
     seed: int | None = None,
     require_positions: bool = False,
+    fast: bool = True,
 ) -> list[GeneratedGrasp]:
     """Sample ``n`` grasps for one object.
 
@@ -182,6 +193,9 @@ def generate_grasps(
         seed: seeds the sampler.
         require_positions: every contact block the model writes carries a position
             (``GraspGrammar``); steering contacts must then all have positions.
+        fast: decode over a preallocated key/value cache (``fast_decode``; a CUDA graph per
+            step on GPUs); False uses the ``transformers`` decode loop. Same logits up to float
+            rounding.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -206,10 +220,10 @@ def generate_grasps(
         gen = torch.Generator(device=model.device).manual_seed(seed)
     args = (model, grammar, prompt_ids, forced, pts[None])
     if batching == "shared":
-        answers = _decode_batch(*args, n, constrained, temperature, top_p, gen)
+        answers = _decode_batch(*args, n, constrained, temperature, top_p, gen, fast)
     else:
         answers = [
-            _decode_batch(*args, 1, constrained, temperature, top_p, gen)[0] for _ in range(n)
+            _decode_batch(*args, 1, constrained, temperature, top_p, gen, fast)[0] for _ in range(n)
         ]
     results = []
     for ids in answers:
