@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The paper-scale checks that need a GPU, as one run (the issues' "where a GPU is lent" items):
-# the CUDA-graph test, controller chunk latency (KV cache, CUDA graph) and bf16/fp32 training
+# the CUDA-graph and static-decoder tests, controller chunk latency (KV cache, CUDA graph) and bf16/fp32 training
 # step time for the small and paper configurations, and DextER grasps/s for tiny and paper
 # size. Random weights in the published architectures (timing only).
 #   bash bench/gpu_checks.sh OUT_DIR        # writes OUT_DIR/*.json and OUT_DIR/log.txt
@@ -12,7 +12,7 @@ py="${PYTHON:-python3}"
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   "$py" -c "import torch, transformers, diffusers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'diffusers', diffusers.__version__)"
-  "$py" -m pytest -q -p no:cacheprovider tests/controller/test_cuda_graph.py
+  "$py" -m pytest -q -p no:cacheprovider tests/controller/test_cuda_graph.py tests/dexter/test_fast_decode.py
   "$py" bench/bench_controller.py --device cuda --dtype bf16 --configs small,paper --repeats 20 \
     --paper-repeats 20 --train-batch 48 --train-steps 10 --episodes 0 --threads 8 \
     --out "$out/controller_cuda_bf16.json"
