@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The paper-scale checks that need a GPU, as one run (the issues' "where a GPU is lent" items):
-# the CUDA-graph and static-decoder tests, controller chunk latency (KV cache, CUDA graph) and bf16/fp32 training
-# step time for the small and paper configurations, and DextER grasps/s for tiny and paper
-# size. Random weights in the published architectures (timing only).
+# the CUDA-graph and static-decoder tests, controller chunk latency (KV cache, CUDA graph)
+# and bf16/fp32 training step time for the small and paper configurations, and DextER
+# grasps/s for tiny and paper size (static decoder vs the transformers loop). Random weights
+# in the published architectures (timing only).
 #   bash bench/gpu_checks.sh OUT_DIR        # writes OUT_DIR/*.json and OUT_DIR/log.txt
 set -uo pipefail
 out="${1:?usage: bench/gpu_checks.sh OUT_DIR}"
