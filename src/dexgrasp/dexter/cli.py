@@ -59,7 +59,8 @@ def register(top, groups) -> None:
         "--mixed-precision",
         default="auto",
         choices=("auto", "bf16", "no"),
-        help="auto: bf16 on GPU, fp32 on CPU; bf16 also on CPUs with bf16 matrix units",
+        help="auto: bf16 on GPU, fp32 on CPU; bf16 on a CPU pays only with bf16 matrix units "
+        "(AVX512-BF16, AMX) and warns without them",
     )
     p.add_argument("--no-resume", action="store_true", help="ignore an existing train state")
     p.add_argument("--save-every", type=int, default=500)

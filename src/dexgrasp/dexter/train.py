@@ -26,6 +26,7 @@ import torch
 
 from dexgrasp.dexter.data import DexterDataset, GraspSample, collate
 from dexgrasp.dexter.model import DexterModel
+from dexgrasp.precision import resolve_mixed_precision
 
 STATE_DIR = "train_state"
 STEP_FILE = "step.json"
@@ -117,9 +118,7 @@ def train(
     if not model.tokenizer.is_fitted:
         raise RuntimeError("fit the tokenizer on the training samples before training")
     out = Path(config.output_dir)
-    precision = config.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() else "no"
+    precision = resolve_mixed_precision(config.mixed_precision)
     acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     set_seed(config.seed)
     if config.gradient_checkpointing:

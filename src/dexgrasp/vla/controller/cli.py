@@ -56,8 +56,8 @@ def register(
     t.add_argument("--wrist-encoder", help="DINOv2 hub id or local dir for the wrist camera")
     t.add_argument("--num-workers", type=int, help="data loader worker processes")
     t.add_argument("--mixed-precision", choices=("auto", "no", "bf16"),
-                   help="auto (default): bf16 on CUDA, fp32 on CPU; bf16 also works on CPUs "
-                   "with bf16 matrix units")  # fmt: skip
+                   help="auto (default): bf16 on CUDA, fp32 on CPU; bf16 on a CPU pays only "
+                   "with bf16 matrix units (AVX512-BF16, AMX) and warns without them")  # fmt: skip
     t.add_argument("--init-from", metavar="CKPT",
                    help="fine-tune: start from this checkpoint's weights and normalisation "
                    "statistics (pass its config.json as --config)")  # fmt: skip

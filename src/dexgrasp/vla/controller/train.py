@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from dexgrasp.precision import resolve_mixed_precision
 from dexgrasp.vla.controller.configuration import ControllerConfig, TrainConfig
 from dexgrasp.vla.controller.dataset import ControllerDataset, FeatureCache, FeatureCacheError
 from dexgrasp.vla.controller.modeling import DexGraspVLAController
@@ -103,12 +104,6 @@ def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
-def _mixed_precision(mode: str) -> str:
-    if mode == "auto":
-        return "bf16" if torch.cuda.is_available() else "no"
-    return mode
-
-
 def _trim_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint we resume from."""
     if not path.exists():
@@ -165,7 +160,9 @@ def train_controller(
     from dexgrasp.data.episodes import EpisodeStore
 
     out = Path(out_dir)
-    acc = accelerator or Accelerator(mixed_precision=_mixed_precision(train_cfg.mixed_precision))
+    acc = accelerator or Accelerator(
+        mixed_precision=resolve_mixed_precision(train_cfg.mixed_precision)
+    )
     set_seed(train_cfg.seed)
     store = EpisodeStore(data)
     state_dir = out / STATE_DIR
