@@ -58,3 +58,11 @@ def test_graph_follows_inference_settings():
     eager = _chunks(policy, batch, graph=False)
     torch.testing.assert_close(_chunks(policy, batch, graph=True), eager, atol=1e-5, rtol=0)
     assert len(policy._graphs) == 2
+
+
+@cuda
+def test_inference_runs_in_bf16_on_cuda_by_default():
+    policy = make_policy().cuda().eval()
+    assert policy.inference_dtype == torch.bfloat16
+    policy.autocast_dtype = None
+    assert policy.inference_dtype is None

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+from dexgrasp.vla.controller.configuration import ConfigError
 from dexgrasp.vla.controller.dit import DiT
 from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController, mask_geometry
 from dexgrasp.vla.controller.normalize import Normalizer
@@ -147,6 +148,16 @@ def test_bf16_autocast_close_to_fp32():
     span = policy.normalizer.span(ACTION)
     err = ((low - ref).abs() / span).max()
     assert err < 0.1, float(err)
+
+
+def test_inference_dtype_setting():
+    policy = make_policy()
+    assert policy.autocast_dtype == "auto" and policy.inference_dtype is None  # fp32 on CPU
+    policy.autocast_dtype = torch.bfloat16
+    assert policy.inference_dtype == torch.bfloat16
+    policy.autocast_dtype = "bf16"
+    with pytest.raises(ConfigError, match="autocast_dtype"):
+        policy.predict_action_chunk(make_batch(1))
 
 
 def test_missing_normalizer_and_observation_keys():

@@ -139,7 +139,8 @@ class DexGraspVLAController(nn.Module):
         self.train_scheduler = make_train_scheduler(cfg)
         self.infer_scheduler = make_inference_scheduler(cfg)
         self.use_kv_cache = True
-        self.autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 for inference
+        # Inference autocast: "auto" = bf16 on CUDA, none elsewhere; None = fp32 everywhere.
+        self.autocast_dtype: torch.dtype | str | None = "auto"
         # On CUDA in eval mode: replay each chunk's denoising loop as one captured graph
         # (dexgrasp.cuda_graph); False runs it eagerly.
         self.use_cuda_graph = True
@@ -264,10 +265,10 @@ class DexGraspVLAController(nn.Module):
         with the batch it was predicted from."""
         batch, _ = self._to_batch(obs)
         dev = self.device
+        dtype = self.inference_dtype
         autocast = torch.autocast(
-            device_type=dev.type, dtype=self.autocast_dtype or torch.float32,
-            enabled=self.autocast_dtype is not None,
-        )  # fmt: skip
+            device_type=dev.type, dtype=dtype or torch.float32, enabled=dtype is not None
+        )
         k = self.config.num_samples
         with autocast:
             cond = self.encode_observation(batch, augment=False)
@@ -284,7 +285,7 @@ class DexGraspVLAController(nn.Module):
             if self.use_cuda_graph and dev.type == "cuda" and not self.training:
                 weights = self.dit.action_in.weight.data_ptr()  # a moved model captures anew
                 key = (self.use_kv_cache, tuple(self.infer_scheduler.timesteps.tolist()), weights)
-                x = self._graphs(denoise, (cond, x), key, self.autocast_dtype)
+                x = self._graphs(denoise, (cond, x), key, dtype)
             else:
                 x = denoise(cond, x)
         if k > 1:
@@ -293,6 +294,17 @@ class DexGraspVLAController(nn.Module):
         if self.config.action_mode == "relative":
             actions = actions + self._to_model_space(batch[OBS_STATE].float())[:, None]
         return actions, batch
+
+    @property
+    def inference_dtype(self) -> torch.dtype | None:
+        """The autocast dtype inference runs under (None: fp32), from ``autocast_dtype``."""
+        if self.autocast_dtype == "auto":
+            return torch.bfloat16 if self.device.type == "cuda" else None
+        if self.autocast_dtype is not None and not isinstance(self.autocast_dtype, torch.dtype):
+            raise ConfigError(
+                f"autocast_dtype={self.autocast_dtype!r}: expected 'auto', None or a torch dtype"
+            )
+        return self.autocast_dtype
 
     def _denoise(self, cond: torch.Tensor, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
         """DDIM from noise ``x`` (B, H, A) to a normalised chunk, conditioned on ``cond``;
@@ -358,7 +370,7 @@ class DexGraspVLAController(nn.Module):
         """Denoise one chunk: (B, H, A) absolute joint targets (unnormalised), float32.
 
         Uses the condition key/value cache when ``self.use_kv_cache`` and autocast to
-        ``self.autocast_dtype`` when set. A palm-space model's chunk is solved to joints
+        :attr:`inference_dtype` (bf16 on CUDA unless ``autocast_dtype`` says otherwise). A palm-space model's chunk is solved to joints
         step by step from the measured state.
         """
         chunk, batch = self._model_chunk(obs, generator)
