@@ -1,12 +1,15 @@
-"""The denoising loop replayed as a CUDA graph gives the eager loop's chunks (GPU only), and
-asking for it without a GPU changes nothing."""
+"""A chunk (encoders and denoising loop) replayed as a CUDA graph equals the eager chunk (GPU
+only), and asking for it without a GPU changes nothing."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from dexgrasp.cuda_graph import GraphCache
+from dexgrasp.vla.controller.kinematics import PALM_ACTION_DIM
+from dexgrasp.vla.controller.normalize import Normalizer
 
 from .test_model import make_batch, make_policy
 
@@ -47,6 +50,28 @@ def test_graph_replay_equals_eager(dtype, kv_cache):
     other = _chunks(policy, make_batch(1), graph=True, seed=99)  # new noise, same graph
     assert not torch.allclose(other, _chunks(policy, make_batch(1), graph=True, seed=1))
     assert len(policy._graphs) == 2
+
+
+@cuda
+@pytest.mark.parametrize(
+    "overrides", [{"mask_geometry": True}, {"num_samples": 3}, {"action_space": "palm"}]
+)
+def test_graph_covers_every_chunk_input(overrides):
+    """Mask geometry, consensus samples and a palm-space model's host-side kinematics."""
+    policy = make_policy(**overrides)
+    if overrides.get("action_space") == "palm":
+        pytest.importorskip("mujoco")  # the palm model's kinematics
+        rng = np.random.default_rng(2)
+        policy.normalizer = Normalizer.from_arrays(
+            rng.normal(size=(40, 13)), rng.normal(scale=0.2, size=(40, PALM_ACTION_DIM))
+        )
+    policy = policy.cuda().eval()
+    policy.autocast_dtype = None
+    batch = make_batch(2)
+    eager = _chunks(policy, batch, graph=False)
+    for _ in range(2):
+        torch.testing.assert_close(_chunks(policy, batch, graph=True), eager, atol=1e-5, rtol=0)
+    assert len(policy._graphs) == 1
 
 
 @cuda

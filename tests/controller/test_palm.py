@@ -14,7 +14,7 @@ from dexgrasp.vla.controller.kinematics import (
     rotation_from_6d,
     rotation_to_6d,
 )
-from dexgrasp.vla.controller.modeling import DexGraspVLAController
+from dexgrasp.vla.controller.modeling import PALM_STATE, DexGraspVLAController
 from dexgrasp.vla.controller.normalize import Normalizer
 
 from .conftest import tiny_config
@@ -123,6 +123,8 @@ def test_absolute_palm_policy_sees_the_palm_pose_of_its_state():
     palm = PalmKinematics().to_palm(batch[OBS_STATE].numpy())
     expected = norm.normalize(ACTION, torch.from_numpy(palm).float())
     torch.testing.assert_close(seen["palm"], expected)  # the normalised palm pose goes in
+    given = dict(batch, **{PALM_STATE: torch.from_numpy(palm).float()})  # inference passes it
+    torch.testing.assert_close(policy.encode_observation(given), with_palm)
     proj, policy.palm_state_proj = policy.palm_state_proj, None
     without = policy.encode_observation(batch)
     policy.palm_state_proj = proj

@@ -49,10 +49,19 @@ def resize(x: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode=mode, align_corners=False, antialias=shrink)
 
 
+_IMAGENET_STATS: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) in [0, 1] -> ImageNet-normalised."""
-    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    """(B, 3, H, W) in [0, 1] -> ImageNet-normalised. The constants are made once per device
+    and dtype (no host-to-device copy per call, so a CUDA graph can record this)."""
+    key = (x.device, x.dtype)
+    if key not in _IMAGENET_STATS:
+        _IMAGENET_STATS[key] = (
+            x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+            x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1),
+        )
+    mean, std = _IMAGENET_STATS[key]
     return (x - mean) / std
 
 

@@ -55,6 +55,9 @@ from dexgrasp.vla.controller.normalize import Normalizer
 
 FEAT_HEAD = "observation.features.head"  # (B, L_head, D_head) cached frozen-encoder features
 FEAT_WRIST = "observation.features.wrist"
+PALM_STATE = "observation.palm_state"  # (B, A') palm pose of the state (palm-space models)
+# What one chunk is predicted from, in a fixed order (the CUDA graph's inputs).
+CHUNK_INPUTS = (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, PALM_STATE)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 STATS_NAME = "normalization.json"
@@ -200,7 +203,10 @@ class DexGraspVLAController(nn.Module):
             raise ValueError(f"{OBS_MASK} must be (B, H, W), got {tuple(mask.shape)}")
         state_token = self.state_proj(state)
         if self.palm_state_proj is not None:
-            palm = self._to_model_space(batch[OBS_STATE].float())
+            palm = batch.get(PALM_STATE)  # precomputed by inference (host-side kinematics)
+            if palm is None:
+                palm = self._to_model_space(batch[OBS_STATE].float())
+            palm = palm.to(self.device).float()
             state_token = state_token + self.palm_state_proj(norm.normalize(ACTION, palm))
         if self.geometry_proj is not None:
             state_token = state_token + self.geometry_proj(mask_geometry(mask))
@@ -266,28 +272,32 @@ class DexGraspVLAController(nn.Module):
         batch, _ = self._to_batch(obs)
         dev = self.device
         dtype = self.inference_dtype
-        autocast = torch.autocast(
-            device_type=dev.type, dtype=dtype or torch.float32, enabled=dtype is not None
-        )
         k = self.config.num_samples
-        with autocast:
-            cond = self.encode_observation(batch, augment=False)
+        if self.palm_state_proj is not None:  # forward kinematics on the host, outside graphs
+            batch[PALM_STATE] = self._to_model_space(batch[OBS_STATE].float())
+        names = tuple(key for key in CHUNK_INPUTS if key in batch)
+        b = batch[OBS_STATE].shape[0] * k
+        shape = (b, self.config.horizon, self.config.model_action_dim)
+        noise = torch.randn(shape, generator=generator, device="cpu")
+        inputs = (*(batch[key].to(dev) for key in names), noise.to(dev))
+        steps = self.infer_scheduler.timesteps.to(dev)
+
+        def chunk(*tensors: torch.Tensor) -> torch.Tensor:
+            """Observation tensors (``names``) and noise -> normalised chunk (B * k, H, A)."""
+            cond = self.encode_observation(dict(zip(names, tensors[:-1], strict=True)))
             if k > 1:  # k noise draws per observation, sharing its encoding
                 cond = cond.repeat_interleave(k, dim=0)
-            b = cond.shape[0]
-            shape = (b, self.config.horizon, self.config.model_action_dim)
-            x = torch.randn(shape, generator=generator, device="cpu").to(dev)
-            steps = self.infer_scheduler.timesteps.to(dev)
+            return self._denoise(cond, tensors[-1], steps)
 
-            def denoise(cond: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-                return self._denoise(cond, x, steps)
-
-            if self.use_cuda_graph and dev.type == "cuda" and not self.training:
-                weights = self.dit.action_in.weight.data_ptr()  # a moved model captures anew
-                key = (self.use_kv_cache, tuple(self.infer_scheduler.timesteps.tolist()), weights)
-                x = self._graphs(denoise, (cond, x), key, dtype)
-            else:
-                x = denoise(cond, x)
+        if self.use_cuda_graph and dev.type == "cuda" and not self.training:
+            weights = self.dit.action_in.weight.data_ptr()  # a moved model captures anew
+            timesteps = tuple(self.infer_scheduler.timesteps.tolist())
+            x = self._graphs(
+                chunk, inputs, (names, k, self.use_kv_cache, timesteps, weights), dtype
+            )
+        else:
+            with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                x = chunk(*inputs)
         if k > 1:
             x = medoid(x.float().unflatten(0, (-1, k)))
         actions = self._require_normalizer().unnormalize(ACTION, x.float())
