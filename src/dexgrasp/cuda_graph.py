@@ -5,8 +5,9 @@ more time waiting for Python to launch small kernels than running them. A CUDA g
 a function's kernels once, for fixed input buffers, and replays them with one launch.
 
 :class:`GraphCache` captures a function once per input shape and setting and replays it
-afterwards. Its users: the controller's denoising loop (``DexGraspVLAController``,
-``use_cuda_graph``) and DextER's one-token decode step (``dexgrasp.dexter.fast_decode``).
+afterwards. Its users: the controller's whole chunk, encoders and denoising loop
+(``DexGraspVLAController``, ``use_cuda_graph``) and DextER's one-token decode step
+(``dexgrasp.dexter.fast_decode``).
 
 Rules for a captured function: no host synchronisation (``.item()``, ``.tolist()``, Python
 branches on tensor values), no host-to-device copies, and only device tensors made before the
