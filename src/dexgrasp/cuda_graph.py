@@ -61,14 +61,15 @@ class GraphCache:
             raise ValueError(
                 f"CUDA graphs need CUDA tensors, got inputs on {[str(x.device) for x in inputs]}"
             )
-        full_key = (*((tuple(x.shape), x.dtype) for x in inputs), *key)
-        entry = self._graphs.get(full_key)
-        if entry is None:
-            entry = self._graphs[full_key] = self._capture(fn, inputs, autocast_dtype)
-        for static, x in zip(entry.inputs, inputs, strict=True):
-            static.copy_(x)
-        entry.graph.replay()
-        return entry.out.clone()
+        full_key = (inputs[0].device, *((tuple(x.shape), x.dtype) for x in inputs), *key)
+        with torch.cuda.device(inputs[0].device):  # the inputs' GPU, not the current one
+            entry = self._graphs.get(full_key)
+            if entry is None:
+                entry = self._graphs[full_key] = self._capture(fn, inputs, autocast_dtype)
+            for static, x in zip(entry.inputs, inputs, strict=True):
+                static.copy_(x)
+            entry.graph.replay()
+            return entry.out.clone()
 
     def _capture(self, fn, inputs, autocast_dtype) -> _Captured:
         device = inputs[0].device
