@@ -94,7 +94,7 @@ def timed_side_by_side(fns: dict, device: str, repeats: int, warmup: int = 3) ->
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
+def chunk_latency(name: str, device: str, dtype: str, repeats: int, warmup: int = 3) -> dict:
     """Encoder time, the 16-step denoising loop with and without the KV cache, and the public
     ``predict_action_chunk`` (cache on; on CUDA also replayed as a CUDA graph), timed side by
     side."""
@@ -139,7 +139,7 @@ def chunk_latency(name: str, device: str, dtype: str, repeats: int) -> dict:
             fns["predict_action_chunk_cuda_graph_s"] = predict(True)
         except Exception as err:  # noqa: BLE001
             out["cuda_graph_error"] = f"{type(err).__name__}: {err}"
-    out.update(timed_side_by_side(fns, device, repeats))
+    out.update(timed_side_by_side(fns, device, repeats, warmup))
     out["chunk_cached_s"] = out["encode_s"] + out["head_cached_s"]
     out["chunk_uncached_s"] = out["encode_s"] + out["head_uncached_s"]
     out["head_speedup_from_cache"] = out["head_uncached_s"] / out["head_cached_s"]
@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-train", action="store_true", help="skip the training throughput")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--paper-repeats", type=int, default=1, help="repeats for the paper config")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed rounds before the chunk timings (default: 3 on CUDA, 1 on CPU)")  # fmt: skip
     p.add_argument("--train-batch", type=int, default=8)
     p.add_argument("--train-steps", type=int, default=3)
     p.add_argument("--episodes", type=int, default=2, help="closed-loop episodes (0 skips)")
@@ -235,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     res["chunk_latency"] = []
     for name in filter(None, args.configs.split(",")):
         reps = args.paper_repeats if name == "paper" else args.repeats
-        r = chunk_latency(name, args.device, args.dtype, reps)
+        warmup = (
+            args.warmup if args.warmup is not None else 3 if args.device.startswith("cuda") else 1
+        )
+        r = chunk_latency(name, args.device, args.dtype, reps, warmup)
         res["chunk_latency"].append(r)
         print(f"{name:6s} {args.dtype}: encode {r['encode_s']:.3f}s  head cached {r['head_cached_s']:.3f}s "
               f"uncached {r['head_uncached_s']:.3f}s  (x{r['head_speedup_from_cache']:.2f})  "
