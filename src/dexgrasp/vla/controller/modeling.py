@@ -144,8 +144,8 @@ class DexGraspVLAController(nn.Module):
         self.use_kv_cache = True
         # Inference autocast: "auto" = bf16 on CUDA, none elsewhere; None = fp32 everywhere.
         self.autocast_dtype: torch.dtype | str | None = "auto"
-        # On CUDA in eval mode: replay each chunk's denoising loop as one captured graph
-        # (dexgrasp.cuda_graph); False runs it eagerly.
+        # On CUDA in eval mode: replay each chunk (encoders and denoising loop) as one captured
+        # graph (dexgrasp.cuda_graph); False runs it eagerly.
         self.use_cuda_graph = True
         self._graphs = GraphCache()
         self._queue: deque[torch.Tensor] = deque()
@@ -379,9 +379,10 @@ class DexGraspVLAController(nn.Module):
     ) -> torch.Tensor:
         """Denoise one chunk: (B, H, A) absolute joint targets (unnormalised), float32.
 
-        Uses the condition key/value cache when ``self.use_kv_cache`` and autocast to
-        :attr:`inference_dtype` (bf16 on CUDA unless ``autocast_dtype`` says otherwise). A palm-space model's chunk is solved to joints
-        step by step from the measured state.
+        Uses the condition key/value cache when ``self.use_kv_cache``, autocast to
+        :attr:`inference_dtype` (bf16 on CUDA unless ``autocast_dtype`` says otherwise) and, on
+        CUDA, a captured graph when ``self.use_cuda_graph``. A palm-space model's chunk is
+        solved to joints step by step from the measured state.
         """
         chunk, batch = self._model_chunk(obs, generator)
         return self._to_joints(chunk, batch[OBS_STATE])
