@@ -34,3 +34,6 @@ CONTROL_HZ = 20  # control frequency of the robot and the controller
 ACTION_HORIZON = 64  # H: actions predicted per chunk
 N_ACTION_STEPS = 6  # H_a: actions executed per chunk (receding horizon)
 EPISODE_STEPS = 75  # length of an expert demonstration (3.75 s at 20 Hz)
+
+# Training precision settings (resolved against the hardware by dexgrasp.precision).
+MIXED_PRECISION_MODES = ("auto", "no", "bf16")

@@ -12,7 +12,7 @@ import warnings
 
 import torch
 
-MODES = ("auto", "no", "bf16")
+from dexgrasp.constants import MIXED_PRECISION_MODES as MODES
 
 
 class PrecisionWarning(UserWarning):

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from dexgrasp.constants import MIXED_PRECISION_MODES
+
 DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
 
 
@@ -58,7 +60,7 @@ def register(top, groups) -> None:
     p.add_argument(
         "--mixed-precision",
         default="auto",
-        choices=("auto", "bf16", "no"),
+        choices=MIXED_PRECISION_MODES,
         help="auto: bf16 on GPU, fp32 on CPU; bf16 on a CPU pays only with bf16 matrix units "
         "(AVX512-BF16, AMX) and warns without them",
     )

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dexgrasp.constants import MIXED_PRECISION_MODES
 from dexgrasp.dexter.data import DexterDataset, GraspSample, collate
 from dexgrasp.dexter.model import DexterModel
 from dexgrasp.precision import resolve_mixed_precision
@@ -86,7 +87,7 @@ class TrainConfig:
             raise ValueError("TrainConfig.contact_dropout must be in [0, 1]")
         if not 0.0 <= self.steer_prob <= 1.0:
             raise ValueError("TrainConfig.steer_prob must be in [0, 1]")
-        if self.mixed_precision not in ("auto", "bf16", "no"):
+        if self.mixed_precision not in MIXED_PRECISION_MODES:
             raise ValueError("TrainConfig.mixed_precision must be 'auto', 'bf16' or 'no'")
         if self.grad_clip <= 0:
             raise ValueError("TrainConfig.grad_clip must be > 0")

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from dexgrasp.constants import MIXED_PRECISION_MODES
+
 
 def register(
     top: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]
@@ -55,7 +57,7 @@ def register(
     t.add_argument("--head-encoder", help="DINOv2 hub id or local dir for the head camera")
     t.add_argument("--wrist-encoder", help="DINOv2 hub id or local dir for the wrist camera")
     t.add_argument("--num-workers", type=int, help="data loader worker processes")
-    t.add_argument("--mixed-precision", choices=("auto", "no", "bf16"),
+    t.add_argument("--mixed-precision", choices=MIXED_PRECISION_MODES,
                    help="auto (default): bf16 on CUDA, fp32 on CPU; bf16 on a CPU pays only "
                    "with bf16 matrix units (AVX512-BF16, AMX) and warns without them")  # fmt: skip
     t.add_argument("--init-from", metavar="CKPT",

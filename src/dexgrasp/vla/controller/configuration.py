@@ -23,7 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dexgrasp.constants import ACTION_DIM, ACTION_HORIZON, N_ACTION_STEPS, STATE_DIM
+from dexgrasp.constants import (
+    ACTION_DIM,
+    ACTION_HORIZON,
+    MIXED_PRECISION_MODES,
+    N_ACTION_STEPS,
+    STATE_DIM,
+)
 
 ENCODER_KINDS = ("dinov2", "dinov2_trainable", "vit_small", "conv")
 FROZEN_ENCODER_KINDS = ("dinov2",)
@@ -399,7 +405,7 @@ class TrainConfig:
             raise ConfigError(f"grad_clip={self.grad_clip} must be positive")
         if not 0 < self.ema_decay < 1:
             raise ConfigError(f"ema_decay={self.ema_decay} must be in (0, 1)")
-        if self.mixed_precision not in ("auto", "no", "bf16"):
+        if self.mixed_precision not in MIXED_PRECISION_MODES:
             raise ConfigError(f"mixed_precision={self.mixed_precision!r}: auto, no or bf16")
 
     @classmethod
