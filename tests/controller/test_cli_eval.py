@@ -63,6 +63,55 @@ def test_closed_loop_runs_in_the_simulator():
     assert all(0 <= h < 0.1 for h in result.max_lift_m)  # 5 steps lift nothing
 
 
+def test_retries_reset_the_robot_and_keep_the_scene():
+    """Ours@k: a failed attempt (out of steps) is followed by another from the home pose, in
+    the same scene; ``t`` restarts, the steps add up, and @k never decreases with k."""
+    pytest.importorskip("mujoco")
+    import gymnasium as gym
+    import numpy as np
+
+    import dexgrasp.sim  # noqa: F401
+    from dexgrasp.vla.controller.evaluate import closed_loop, evaluate_controller
+
+    policy = make_policy()
+    env = gym.make("dexgrasp/TabletopGrasp-v0", split="train", max_steps=3, image_size=(64, 64))
+    try:
+        u = env.unwrapped
+        home = np.asarray(u._robot.HOME_QPOS)
+        seen, before = [], None
+        for step in closed_loop(env, policy, 5, attempts=3):
+            seen.append((step.attempt, step.t))
+            positions = {k: v["pos"] for k, v in step.info["objects"].items()}
+            if step.done:
+                assert step.info["termination_reason"] == "time_limit"
+                before = positions
+            elif step.t == 0 and step.attempt > 1:  # just reset: robot home, scene kept
+                state = u.data.qpos[u._robot.joint_qpos_adr(u.model)]
+                np.testing.assert_allclose(state, home, atol=0.05)
+                for name, pos in positions.items():
+                    np.testing.assert_allclose(pos, before[name], atol=0.01)
+        assert seen == [(a, t) for a in (1, 2, 3) for t in range(4)]
+        obs, info = u.reset_robot(settle_steps=0)
+        np.testing.assert_allclose(obs["observation.state"], home, atol=1e-6)
+        assert info["success"] is False and u._steps == 0
+        with pytest.raises(ValueError, match="attempts"):
+            evaluate_controller(policy, episodes=1, attempts=0)
+    finally:
+        env.close()
+    r = evaluate_controller(policy, split="train", episodes=2, max_steps=3, attempts=2,
+                            env_kwargs={"image_size": (64, 64)}, progress=False)  # fmt: skip
+    assert r.attempts == 2 and r.lengths == [6, 6] and r.success_attempt == [0, 0]
+    assert r.successes_at(1) == r.successes_at(2) == r.successes == 0
+
+
+def test_successes_at_k_attempts():
+    r = _result([1, 2, 3, 4], [True, False, True, True], 10.0, 1.0)
+    assert r.successes_at(1) == 3  # a single-attempt result
+    r.attempts, r.success_attempt = 3, [1, 0, 3, 2]
+    assert [r.successes_at(k) for k in (1, 2, 3)] == [1, 2, 3]
+    assert "@1: 1, @2: 2, @3: 3 of 4" in r.summary()
+
+
 def _result(seeds, outcomes, steps, rate, touched=None, lifts=None, lengths=None):
     from dexgrasp.vla.controller.evaluate import EvalResult
 

@@ -66,6 +66,13 @@ def register(top, groups) -> None:
     )
     p.add_argument("--no-resume", action="store_true", help="ignore an existing train state")
     p.add_argument("--save-every", type=int, default=500)
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        default=0,
+        help="data loader processes (tokenising and augmenting the samples); on a GPU the "
+        "tiny model waits for its data without them",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_train)
 
@@ -196,6 +203,7 @@ def _train(args: argparse.Namespace) -> int:
         mixed_precision=args.mixed_precision,
         resume=not args.no_resume,
         save_every=args.save_every,
+        num_workers=args.num_workers,
         seed=args.seed,
     )
     print(f"training DextER ({args.config}) on {len(samples)} grasps of {len(objects)} objects")

@@ -344,6 +344,23 @@ class TabletopGraspEnv(gym.Env):
         if name == self._target:
             self._hold, self._success = 0, False
 
+    def reset_robot(self, settle_steps: int = 10) -> tuple[dict, dict]:
+        """Start a new grasp attempt in the same scene: the robot back at home with the hand
+        open (a teleport), the objects where they are, then ``settle_steps`` control steps
+        holding home so whatever the hand let go of comes to rest. The step and hold counters
+        start again (a fresh ``max_steps`` budget). DexGraspVLA's planner resets the robot
+        like this after each failed attempt (the paper's Ours@k). Returns (observation, info).
+        """
+        if self.model is None:
+            raise RuntimeError("call reset() before reset_robot()")
+        home = np.asarray(self._robot.HOME_QPOS, float)
+        self._robot.set_robot_qpos(self.model, self.data, home)
+        self.data.ctrl[: len(JOINT_NAMES)] = home
+        mujoco.mj_forward(self.model, self.data)
+        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps * settle_steps)
+        self._reset_episode_counters()
+        return self._observation(), self._info()
+
     def get_state(self) -> dict:
         """A snapshot of the episode (physics state, step and hold counters) for ``set_state``:
         e.g. to hand a policy's rollout over to the expert at an earlier step."""

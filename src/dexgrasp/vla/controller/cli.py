@@ -85,6 +85,9 @@ def register(
         help="inference setting: n_action_steps, num_inference_steps or num_samples "
         "(e.g. --set num_samples=4)",
     )
+    e.add_argument("--attempts", type=int, default=1,
+                   help="tries per scene, the robot reset to home after a failed one (the "
+                   "paper's Ours@k; the summary reports @1..@k)")  # fmt: skip
     e.add_argument("--background", help="table background (default: white table)")
     e.add_argument("--lighting", help="lighting (default: white)")
     e.add_argument("--room", help="room: collection | evaluation")
@@ -289,6 +292,11 @@ def _eval(args: argparse.Namespace) -> int:
         k: getattr(args, k) for k in ("background", "lighting", "room") if getattr(args, k)
     }
     kwargs = {"max_steps": args.max_steps} if args.max_steps else {}
+    if args.attempts < 1:
+        print(f"--attempts must be at least 1, got {args.attempts}", file=sys.stderr)
+        return 2
+    if args.attempts > 1:
+        kwargs["attempts"] = args.attempts
     threads = args.threads or (1 if args.workers > 1 else None)
     try:
         inference = _inference_settings(args.set)

@@ -27,6 +27,9 @@ from dexgrasp.sim.layout import SUCCESS_LIFT_M
 
 EVAL_SEED_BASE = 1_000_000
 DEFAULT_MAX_STEPS = EPISODE_STEPS + 85  # demo length + hold time (2 s = 40 steps) + slack
+# How an attempt may end and still be retried (Ours@k): out of steps (the env's limit, or
+# None when the caller's own step limit ended it). A target off the table ends the episode.
+RETRY_REASONS = ("time_limit", None)
 
 
 @dataclass
@@ -52,6 +55,10 @@ class EvalResult:
     # longer step limit the successes within ``n`` steps are those with length <= n).
     lengths: list[int] = field(default_factory=list)
     inference: dict[str, int] = field(default_factory=dict)  # the policy's inference settings
+    # Ours@k (paper Sec. 5.2): up to ``attempts`` tries per scene, the robot reset to home
+    # between them; per episode, the attempt that succeeded (0: none did).
+    attempts: int = 1
+    success_attempt: list[int] = field(default_factory=list)
 
     @property
     def failures(self) -> dict[str, int]:
@@ -67,6 +74,12 @@ class EvalResult:
         ``steps`` would have given: each episode's noise is seeded by its scene)."""
         return sum(ok and n <= steps for ok, n in zip(self.outcomes, self.lengths, strict=True))
 
+    def successes_at(self, k: int) -> int:
+        """Successes within the first ``k`` attempts (the paper's Ours@k)."""
+        if not self.success_attempt:  # single-attempt results
+            return self.successes
+        return sum(0 < a <= k for a in self.success_attempt)
+
     def summary(self) -> str:
         longer = self.lengths and max(self.lengths) > DEFAULT_MAX_STEPS
         within = (
@@ -74,9 +87,16 @@ class EvalResult:
             if longer
             else ""
         )
+        at_k = ""
+        if self.attempts > 1:
+            at_k = (
+                " ("
+                + ", ".join(f"@{k}: {self.successes_at(k)}" for k in range(1, self.attempts + 1))
+                + f" of {self.episodes})"
+            )
         return (
             f"{self.split}: {self.successes}/{self.episodes} = {100 * self.success_rate:.1f}% "
-            f"success{within}; controller {self.controller_steps_per_s:.1f} steps/s, closed loop "
+            f"success{within}{at_k}; controller {self.controller_steps_per_s:.1f} steps/s, closed loop "
             f"{self.closed_loop_steps_per_s:.1f} steps/s; reasons {self.reasons}; "
             f"failures {self.failures}"
         )
@@ -103,8 +123,14 @@ def evaluate_controller(
     max_steps: int = DEFAULT_MAX_STEPS,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
+    attempts: int = 1,
 ) -> EvalResult:
-    """Run ``episodes`` closed-loop episodes of ``policy`` on ``split`` objects."""
+    """Run ``episodes`` closed-loop episodes of ``policy`` on ``split`` objects.
+
+    ``attempts`` > 1 is the paper's Ours@k: after an attempt that ran out of steps without
+    success the robot is reset to home (``env.reset_robot``) and tries again, up to
+    ``attempts`` times, each with ``max_steps``; ``EvalResult.successes_at(k)`` gives @1..@k
+    from one run."""
     import gymnasium as gym
     from tqdm.auto import tqdm
 
@@ -112,25 +138,28 @@ def evaluate_controller(
 
     if episodes <= 0:
         raise ValueError(f"episodes={episodes} must be positive")
+    if attempts < 1:
+        raise ValueError(f"attempts={attempts} must be at least 1")
     kwargs = {"split": split, "max_steps": max_steps, **(env_kwargs or {})}
     # Cameras at 224 px for small models, the paper's 640 x 480 otherwise (the policy resizes).
     kwargs.setdefault("image_size", (224, 224) if policy.config.image_size <= 224 else (480, 640))
     env = gym.make("dexgrasp/TabletopGrasp-v0", **kwargs)
     policy.eval()
     reasons: Counter[str] = Counter()
-    outcomes, seeds, lengths, touched, lifts = [], [], [], [], []
+    outcomes, seeds, lengths, touched, lifts, won_at = [], [], [], [], [], []
     t_policy = t_env = 0.0
     n_steps = 0
     bar = tqdm(range(episodes), desc=f"eval controller ({split})", disable=not progress)
     try:
         for i in bar:
             scene_seed = seed + i
-            steps, touch, lift = 0, False, 0.0
-            for step in closed_loop(env, policy, scene_seed):
+            steps, touch, lift, won = 0, False, 0.0, 0
+            for step in closed_loop(env, policy, scene_seed, attempts=attempts):
                 if step.t == 0:
-                    continue  # the state after reset: no action taken yet
+                    continue  # the state after a reset: no action taken yet
                 t_policy, t_env = t_policy + step.policy_s, t_env + step.env_s
-                steps, info = step.t, step.info
+                steps, info = steps + 1, step.info
+                won = step.attempt if info.get("success", False) else won
                 touch = touch or bool(info.get("target_touching", False))
                 lift = max(lift, float(info["objects"][info["target"]]["height"]))
             n_steps += steps
@@ -140,6 +169,7 @@ def evaluate_controller(
             lengths.append(steps)
             touched.append(touch)
             lifts.append(lift)
+            won_at.append(won)
             reasons[str(info.get("termination_reason"))] += 1
             bar.set_postfix(success=f"{np.mean(outcomes):.2f}")
     finally:
@@ -161,6 +191,8 @@ def evaluate_controller(
         max_lift_m=lifts,
         lengths=lengths,
         inference={k: getattr(policy.config, k) for k in policy.INFERENCE_FIELDS},
+        attempts=attempts,
+        success_attempt=won_at,
     )
 
 
@@ -175,30 +207,41 @@ class LoopStep:
     done: bool = False
     policy_s: float = 0.0
     env_s: float = 0.0
+    attempt: int = 1
 
 
 def closed_loop(
-    env: Any, policy: Any, scene_seed: int, max_steps: int | None = None
+    env: Any, policy: Any, scene_seed: int, max_steps: int | None = None, attempts: int = 1
 ) -> Iterator[LoopStep]:
     """The evaluation's episode: reset ``env`` to scene ``scene_seed``, then run ``policy``
     (eval mode, diffusion noise seeded with the scene seed, so an episode does not depend on
     which process runs it) until the env ends the episode or ``max_steps`` actions. Yields
     after the reset and after every step, before the next action is chosen (so a consumer
-    can snapshot the env there: ``dexgrasp.vla.controller.takeover``)."""
+    can snapshot the env there: ``dexgrasp.vla.controller.takeover``).
+
+    With ``attempts`` > 1, an attempt that ends without success by running out of steps
+    (not by the target falling off the table or unstable physics) is followed by another
+    from ``env.reset_robot()``, the policy reset, up to ``attempts``; ``t`` restarts at 0
+    and ``LoopStep.attempt`` counts them."""
     obs, info = env.reset(seed=int(scene_seed), options={"scene_seed": int(scene_seed)})
     policy.eval()
-    policy.reset()
     gen = torch.Generator().manual_seed(int(scene_seed))
-    t, done = 0, max_steps == 0
-    yield LoopStep(0, info, done)
-    while not done:
-        t0 = time.perf_counter()
-        action = policy.select_action(obs, generator=gen).detach().cpu().numpy()
-        t1 = time.perf_counter()
-        obs, _, terminated, truncated, info = env.step(action.astype(np.float32))
-        t += 1
-        done = terminated or truncated or (max_steps is not None and t >= max_steps)
-        yield LoopStep(t, info, done, t1 - t0, time.perf_counter() - t1)
+    for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            obs, info = env.unwrapped.reset_robot()
+        policy.reset()
+        t, done = 0, max_steps == 0
+        yield LoopStep(0, info, done, attempt=attempt)
+        while not done:
+            t0 = time.perf_counter()
+            action = policy.select_action(obs, generator=gen).detach().cpu().numpy()
+            t1 = time.perf_counter()
+            obs, _, terminated, truncated, info = env.step(action.astype(np.float32))
+            t += 1
+            done = terminated or truncated or (max_steps is not None and t >= max_steps)
+            yield LoopStep(t, info, done, t1 - t0, time.perf_counter() - t1, attempt)
+        if info.get("success", False) or info.get("termination_reason") not in RETRY_REASONS:
+            return
 
 
 def _eval_shard(job: dict[str, Any]) -> EvalResult:
@@ -243,6 +286,8 @@ def merge_results(parts: list[EvalResult]) -> EvalResult:
         max_lift_m=[h for r in parts for h in r.max_lift_m],
         lengths=[n for r in parts for n in r.lengths],
         inference=parts[0].inference,
+        attempts=parts[0].attempts,
+        success_attempt=[a for r in parts for a in r.success_attempt],
     )
 
 

@@ -215,10 +215,8 @@ class SimRobot:
     def reset(self) -> None:
         """Open the hand and put the robot back at home (a teleport in simulation), then
         park whatever left the table."""
+        self.env.reset_robot(settle_steps=0)
         home = np.asarray(self._robot.HOME_QPOS, np.float64)
-        self._robot.set_robot_qpos(self.model, self.data, home)
-        self.data.ctrl[:ACTION_DIM] = home
-        self._mj.mj_forward(self.model, self.data)
         for _ in range(10):
             self.send_action(home)
         self.tidy()
