@@ -344,6 +344,16 @@ class TabletopGraspEnv(gym.Env):
         if name == self._target:
             self._hold, self._success = 0, False
 
+    def home_robot(self) -> None:
+        """Teleport the robot to its home pose with the hand open (targets too, velocities
+        zero), the objects untouched; no physics step, no observation."""
+        if self.model is None:
+            raise RuntimeError("call reset() before moving the robot home")
+        home = np.asarray(self._robot.HOME_QPOS, float)
+        self._robot.set_robot_qpos(self.model, self.data, home)
+        self.data.ctrl[: len(JOINT_NAMES)] = home
+        mujoco.mj_forward(self.model, self.data)
+
     def reset_robot(self, settle_steps: int = 10) -> tuple[dict, dict]:
         """Start a new grasp attempt in the same scene: the robot back at home with the hand
         open (a teleport), the objects where they are, then ``settle_steps`` control steps
@@ -351,12 +361,7 @@ class TabletopGraspEnv(gym.Env):
         start again (a fresh ``max_steps`` budget). DexGraspVLA's planner resets the robot
         like this after each failed attempt (the paper's Ours@k). Returns (observation, info).
         """
-        if self.model is None:
-            raise RuntimeError("call reset() before reset_robot()")
-        home = np.asarray(self._robot.HOME_QPOS, float)
-        self._robot.set_robot_qpos(self.model, self.data, home)
-        self.data.ctrl[: len(JOINT_NAMES)] = home
-        mujoco.mj_forward(self.model, self.data)
+        self.home_robot()
         mujoco.mj_step(self.model, self.data, nstep=self.n_substeps * settle_steps)
         self._reset_episode_counters()
         return self._observation(), self._info()
@@ -410,10 +415,7 @@ class TabletopGraspEnv(gym.Env):
         if self._renderer is None:
             self._renderer = scene_lib.SceneRenderer()
         self._renderer.set_model(self.model)
-        home = np.asarray(self._robot.HOME_QPOS, float)
-        self._robot.set_robot_qpos(self.model, self.data, home)
-        self.data.ctrl[: len(JOINT_NAMES)] = home
-        mujoco.mj_forward(self.model, self.data)
+        self.home_robot()
         self.scene.settle_time = scene_lib.settle(self.model, self.data, self.scene)
         self._disco_dirs = self.model.light_dir.copy()
 

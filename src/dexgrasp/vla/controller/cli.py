@@ -295,8 +295,6 @@ def _eval(args: argparse.Namespace) -> int:
     if args.attempts < 1:
         print(f"--attempts must be at least 1, got {args.attempts}", file=sys.stderr)
         return 2
-    if args.attempts > 1:
-        kwargs["attempts"] = args.attempts
     threads = args.threads or (1 if args.workers > 1 else None)
     try:
         inference = _inference_settings(args.set)
@@ -306,7 +304,8 @@ def _eval(args: argparse.Namespace) -> int:
     result = evaluate_checkpoint(
         ckpt, workers=args.workers, device=args.device, threads=threads, split=args.split,
         episodes=args.episodes, seed=EVAL_SEED_BASE if args.seed is None else args.seed,
-        env_kwargs=env_kwargs or None, progress=not args.quiet, inference=inference, **kwargs,
+        env_kwargs=env_kwargs or None, progress=not args.quiet, inference=inference,
+        attempts=args.attempts, **kwargs,
     )  # fmt: skip
     print(result.summary())
     if args.out:

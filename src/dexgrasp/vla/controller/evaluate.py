@@ -81,7 +81,8 @@ class EvalResult:
         return sum(0 < a <= k for a in self.success_attempt)
 
     def summary(self) -> str:
-        longer = self.lengths and max(self.lengths) > DEFAULT_MAX_STEPS
+        # (with retries ``lengths`` add up over attempts, and @1 says the same)
+        longer = self.attempts == 1 and self.lengths and max(self.lengths) > DEFAULT_MAX_STEPS
         within = (
             f" ({self.successes_within(DEFAULT_MAX_STEPS)} within {DEFAULT_MAX_STEPS} steps)"
             if longer

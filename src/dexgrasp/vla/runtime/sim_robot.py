@@ -215,7 +215,7 @@ class SimRobot:
     def reset(self) -> None:
         """Open the hand and put the robot back at home (a teleport in simulation), then
         park whatever left the table."""
-        self.env.reset_robot(settle_steps=0)
+        self.env.home_robot()
         home = np.asarray(self._robot.HOME_QPOS, np.float64)
         for _ in range(10):
             self.send_action(home)
