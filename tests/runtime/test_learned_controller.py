@@ -81,3 +81,18 @@ def test_bad_controller_path_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="checkpoint directory"):
         make_controller(str(tmp_path / "nope"), robot=None)
+
+
+def test_shipped_controller_spec(tmp_path, monkeypatch):
+    from dexgrasp.vla.runtime import factory
+
+    monkeypatch.setattr(factory, "SHIPPED_CONTROLLER", tmp_path / "controller_small")
+    assert factory.resolve_controller(None) == "expert"  # nothing packaged: the expert
+    with pytest.raises(FileNotFoundError, match="no packaged checkpoint"):
+        factory.resolve_controller("shipped")
+    (tmp_path / "controller_small").mkdir()
+    (tmp_path / "controller_small" / "config.json").write_text("{}")
+    assert factory.resolve_controller(None) == str(tmp_path / "controller_small")
+    assert factory.resolve_controller("shipped") == str(tmp_path / "controller_small")
+    assert factory.resolve_controller("expert") == "expert"
+    assert factory.resolve_controller("some/dir") == "some/dir"

@@ -238,13 +238,6 @@ def _write_provenance(out: Path, store, episodes: list[int], args: argparse.Name
     (Path(out) / "provenance.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def shipped_checkpoint() -> Path:
-    """Directory of the checkpoint shipped inside the package."""
-    from dexgrasp.vla.runtime.factory import SHIPPED_CONTROLLER
-
-    return SHIPPED_CONTROLLER
-
-
 def _export(args: argparse.Namespace) -> int:
     import shutil
 
@@ -284,7 +277,13 @@ def _inference_settings(items: list[str]) -> dict[str, int]:
 def _eval(args: argparse.Namespace) -> int:
     from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, evaluate_checkpoint
 
-    ckpt = shipped_checkpoint() if args.ckpt == "shipped" else Path(args.ckpt)
+    from dexgrasp.vla.runtime.factory import resolve_controller
+
+    try:
+        ckpt = Path(resolve_controller(args.ckpt))
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
     if not ckpt.is_dir():
         print(f"no controller checkpoint at {ckpt}", file=sys.stderr)
         return 2

@@ -19,7 +19,8 @@ def register(top: argparse._SubParsersAction, groups: dict) -> None:
     )
     p.add_argument("--planner", default="oracle", choices=("oracle", "openai", "qwen-local"))
     p.add_argument(
-        "--controller", default=None, help="'expert' or a controller checkpoint directory"
+        "--controller", default=None, help="'expert', 'shipped' or a controller checkpoint directory (default: the "
+        "shipped checkpoint when the package has one, else the expert)"
     )
     p.add_argument("--scene-seed", type=int, default=0)
     p.add_argument("--n-objects", type=int, default=3)

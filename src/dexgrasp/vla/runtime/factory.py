@@ -114,15 +114,29 @@ def make_perception(
     return seg, trk
 
 
+def resolve_controller(spec: str | None) -> str:
+    """The controller ``spec`` names: ``"expert"`` or a checkpoint directory. ``None`` picks the
+    checkpoint shipped with the package when there is one, else the expert; ``"shipped"``
+    insists on the packaged checkpoint."""
+    shipped = (SHIPPED_CONTROLLER / "config.json").is_file()
+    if spec is None:
+        return str(SHIPPED_CONTROLLER) if shipped else "expert"
+    if spec == "shipped":
+        if not shipped:
+            raise FileNotFoundError(
+                f"--controller shipped: this installation has no packaged checkpoint at "
+                f"{SHIPPED_CONTROLLER}; pass a checkpoint directory or 'expert'"
+            )
+        return str(SHIPPED_CONTROLLER)
+    return spec
+
+
 def make_controller(spec: str | None, robot: Any) -> Any:
-    """``"expert"`` (simulation), a checkpoint directory, or ``None``: the checkpoint shipped
-    with the package when there is one, else the expert."""
+    """The controller ``spec`` names (see :func:`resolve_controller`): the scripted expert
+    (simulation only) or a learned controller loaded from its checkpoint directory."""
     from dexgrasp.vla.runtime.controllers import ExpertController, LearnedController
 
-    if spec is None:
-        spec = (
-            str(SHIPPED_CONTROLLER) if (SHIPPED_CONTROLLER / "config.json").is_file() else "expert"
-        )
+    spec = resolve_controller(spec)
     if spec == "expert":
         if not hasattr(robot, "segmentation"):
             raise ValueError("the scripted expert controller runs only in simulation")
@@ -130,7 +144,7 @@ def make_controller(spec: str | None, robot: Any) -> Any:
     path = Path(spec)
     if not path.is_dir():
         raise FileNotFoundError(
-            f"--controller {spec!r}: not 'expert' and not a checkpoint directory"
+            f"--controller {spec!r}: not 'expert', 'shipped' or a checkpoint directory"
         )
     return LearnedController.from_pretrained(path)
 

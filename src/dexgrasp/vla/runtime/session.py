@@ -15,6 +15,7 @@ from dexgrasp.vla.runtime.factory import (
     PlannerOptions,
     controller_image_size,
     make_controller,
+    resolve_controller,
     make_perception,
     make_planner,
 )
@@ -49,8 +50,9 @@ def run_in_sim(
     from dexgrasp.sim import layout
     from dexgrasp.vla.runtime.sim_robot import SimRobot
 
+    controller = resolve_controller(controller)
     learned = None
-    if controller not in (None, "expert"):
+    if controller != "expert":
         learned = make_controller(controller, robot=None)
     size = image_size or (controller_image_size(learned) if learned else None) or DEFAULT_IMAGE_SIZE
     robot = SimRobot.make(
@@ -81,7 +83,7 @@ def run_in_sim(
     summary = {
         **result.to_dict(),
         "planner": planner,
-        "controller": controller or ("shipped" if learned else "expert"),
+        "controller": controller,
         "segmenter": type(seg).__name__,
         "tracker": type(trk).__name__,
         "scene_seed": scene_seed,
