@@ -86,13 +86,38 @@ def test_bad_controller_path_is_a_clear_error(tmp_path):
 def test_shipped_controller_spec(tmp_path, monkeypatch):
     from dexgrasp.vla.runtime import factory
 
+    assert factory.resolve_controller(None) == factory.DEFAULT_CONTROLLER
+    assert (factory.SHIPPED_CONTROLLER / "config.json").is_file()  # the package ships one
+    assert factory.resolve_controller("shipped") == str(factory.SHIPPED_CONTROLLER)
     monkeypatch.setattr(factory, "SHIPPED_CONTROLLER", tmp_path / "controller_small")
-    assert factory.resolve_controller(None) == "expert"  # nothing packaged: the expert
     with pytest.raises(FileNotFoundError, match="no packaged checkpoint"):
         factory.resolve_controller("shipped")
-    (tmp_path / "controller_small").mkdir()
-    (tmp_path / "controller_small" / "config.json").write_text("{}")
-    assert factory.resolve_controller(None) == str(tmp_path / "controller_small")
-    assert factory.resolve_controller("shipped") == str(tmp_path / "controller_small")
     assert factory.resolve_controller("expert") == "expert"
     assert factory.resolve_controller("some/dir") == "some/dir"
+
+
+def test_shipped_controller_loads_and_acts():
+    """The packaged checkpoint loads on its own (fp16 weights, statistics) and returns a
+    finite (64, 13) joint chunk for a 224 px observation."""
+    import numpy as np
+    import torch
+
+    from dexgrasp.vla.controller.modeling import DexGraspVLAController
+    from dexgrasp.vla.runtime.factory import SHIPPED_CONTROLLER
+
+    torch.manual_seed(0)
+    model = DexGraspVLAController.from_pretrained(SHIPPED_CONTROLLER).eval()
+    rng = np.random.default_rng(0)
+    obs = {
+        "observation.images.head": torch.from_numpy(
+            rng.integers(0, 255, (1, 224, 224, 3), np.uint8)
+        ),
+        "observation.images.wrist": torch.from_numpy(
+            rng.integers(0, 255, (1, 224, 224, 3), np.uint8)
+        ),
+        "observation.mask": torch.zeros(1, 224, 224, dtype=torch.bool),
+        "observation.state": torch.zeros(1, 13),
+    }
+    obs["observation.mask"][:, 100:130, 90:120] = True
+    chunk = model.predict_action_chunk(obs)
+    assert chunk.shape == (1, 64, 13) and torch.isfinite(chunk).all()

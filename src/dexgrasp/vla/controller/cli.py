@@ -103,8 +103,8 @@ def register(
         "controller",
         help="copy a trained controller into a self-contained directory (optionally fp16)",
         description="Loads --ckpt, checks it, and writes config, weights, statistics and the "
-        "provenance to --out (e.g. src/dexgrasp/checkpoints/controller_small, the runtime's "
-        "default controller when present).",
+        "provenance to --out (e.g. src/dexgrasp/checkpoints/controller_small, the package's "
+        "shipped controller: dexgrasp run --controller shipped).",
     )
     x.add_argument("--ckpt", required=True, help="trained controller directory")
     x.add_argument("--out", required=True, help="destination directory")
@@ -276,7 +276,6 @@ def _inference_settings(items: list[str]) -> dict[str, int]:
 
 def _eval(args: argparse.Namespace) -> int:
     from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, evaluate_checkpoint
-
     from dexgrasp.vla.runtime.factory import resolve_controller
 
     try:

@@ -12,15 +12,17 @@ def register(top: argparse._SubParsersAction, groups: dict) -> None:
         "run",
         help="run a prompt ('clear the table') with planner + controller in simulation",
         description="Run the hierarchical DexGraspVLA system on a seeded simulated scene. With no "
-        "options: oracle planner, the shipped controller (or the scripted expert), 3 objects.",
+        "options: oracle planner, the scripted expert controller, 3 objects.",
     )
     p.add_argument(
         "prompt", nargs="?", default="clear the table", help="user prompt (default: %(default)r)"
     )
     p.add_argument("--planner", default="oracle", choices=("oracle", "openai", "qwen-local"))
     p.add_argument(
-        "--controller", default=None, help="'expert', 'shipped' or a controller checkpoint directory (default: the "
-        "shipped checkpoint when the package has one, else the expert)"
+        "--controller",
+        default=None,
+        help="'expert' (default), 'shipped' (the trained controller packaged with "
+        "dexgrasp) or a controller checkpoint directory",
     )
     p.add_argument("--scene-seed", type=int, default=0)
     p.add_argument("--n-objects", type=int, default=3)

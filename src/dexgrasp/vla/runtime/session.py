@@ -15,9 +15,9 @@ from dexgrasp.vla.runtime.factory import (
     PlannerOptions,
     controller_image_size,
     make_controller,
-    resolve_controller,
     make_perception,
     make_planner,
+    resolve_controller,
 )
 from dexgrasp.vla.runtime.judge import Judge
 from dexgrasp.vla.runtime.loop import HierarchicalRunner, RunResult, RuntimeConfig
