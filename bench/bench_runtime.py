@@ -1,4 +1,5 @@
-"""Long-horizon prompts in simulation with the oracle planner and the scripted expert.
+"""Long-horizon prompts in simulation with the oracle planner and a controller (default: the
+scripted expert; ``--controller shipped`` or a checkpoint directory for a learned one).
 
 Reproduces the protocol of DexGraspVLA Sec. 5.5 on the simulated tabletop: "clear the table"
 on 3-object scenes, and "grasp all bottles / green objects / food" on 3-4-object scenes in
@@ -10,7 +11,8 @@ object in successful runs, and wrong picks (non-target objects lifted).
 
     python bench/bench_runtime.py                       # 40 + 3 x 10 runs, ~10 min on 2 cores
     python bench/bench_runtime.py --runs 5 --other-runs 2   # quick look
-    python bench/bench_runtime.py --other-runs 0 --perception-scenes 0 --expert-verify-steps 70
+    python bench/bench_runtime.py --runs 20 --other-runs 0 --perception-scenes 0 \
+        --controller shipped --out bench/results/runtime_shipped_controller.json
 Also measures the weights-free perception (GrabCut, flow tracker) against ground truth on
 simulated grasps. Writes bench/results/runtime.json.
 """
@@ -65,7 +67,7 @@ def run_one(prompt: str, seed: int, objects: list[str] | None, args: argparse.Na
     result, _, summary = run_in_sim(
         prompt,
         planner="oracle",
-        controller="expert",
+        controller=args.controller,
         scene_seed=seed,
         n_objects=len(objects) if objects else args.n_objects,
         split=args.split,
@@ -211,6 +213,9 @@ def main() -> None:
         "--head-camera-pos", type=float, nargs=3, default=None, help="override (x y z) m"
     )
     p.add_argument("--perception-scenes", type=int, default=10, help="0 skips the perception part")
+    p.add_argument(
+        "--controller", default="expert", help="'expert', 'shipped' or a checkpoint directory"
+    )
     p.add_argument("--out", default="bench/results/runtime.json")
     args = p.parse_args()
 
@@ -234,7 +239,8 @@ def main() -> None:
         bench_perception(args.perception_scenes, env_kwargs) if args.perception_scenes else {}
     )
     report = {
-        "benchmark": "runtime: oracle planner + scripted expert, simulated long-horizon prompts",
+        "benchmark": f"runtime: oracle planner + controller {args.controller!r}, "
+        "simulated long-horizon prompts",
         "settings": vars(args),
         "results": results,
         "perception": perception,
