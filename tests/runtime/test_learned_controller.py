@@ -102,22 +102,16 @@ def test_shipped_controller_loads_and_acts():
     import numpy as np
     import torch
 
+    from dexgrasp.constants import OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
     from dexgrasp.vla.controller.modeling import DexGraspVLAController
     from dexgrasp.vla.runtime.factory import SHIPPED_CONTROLLER
 
     torch.manual_seed(0)
     model = DexGraspVLAController.from_pretrained(SHIPPED_CONTROLLER).eval()
     rng = np.random.default_rng(0)
-    obs = {
-        "observation.images.head": torch.from_numpy(
-            rng.integers(0, 255, (1, 224, 224, 3), np.uint8)
-        ),
-        "observation.images.wrist": torch.from_numpy(
-            rng.integers(0, 255, (1, 224, 224, 3), np.uint8)
-        ),
-        "observation.mask": torch.zeros(1, 224, 224, dtype=torch.bool),
-        "observation.state": torch.zeros(1, 13),
-    }
-    obs["observation.mask"][:, 100:130, 90:120] = True
+    image = lambda: torch.from_numpy(rng.integers(0, 255, (1, 224, 224, 3), np.uint8))  # noqa: E731
+    mask = torch.zeros(1, 224, 224, dtype=torch.bool)
+    mask[:, 100:130, 90:120] = True
+    obs = {OBS_HEAD: image(), OBS_WRIST: image(), OBS_MASK: mask, OBS_STATE: torch.zeros(1, 13)}
     chunk = model.predict_action_chunk(obs)
     assert chunk.shape == (1, 64, 13) and torch.isfinite(chunk).all()

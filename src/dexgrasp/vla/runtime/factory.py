@@ -125,7 +125,7 @@ def resolve_controller(spec: str | None) -> str:
     if spec == "shipped":
         if not (SHIPPED_CONTROLLER / "config.json").is_file():
             raise FileNotFoundError(
-                f"--controller shipped: this installation has no packaged checkpoint at "
+                f"'shipped': this installation has no packaged checkpoint at "
                 f"{SHIPPED_CONTROLLER}; pass a checkpoint directory or 'expert'"
             )
         return str(SHIPPED_CONTROLLER)
