@@ -93,6 +93,17 @@ def aggregate(runs: list[dict]) -> dict:
         a for r in runs for a in r["attempts"] if a["outcome"] in ("grasped", "not_grasped")
     ]
     attempts_per_object = [len(r["attempts"]) / max(1, len(r["expected_targets"])) for r in ok]
+    # An object's first attempt starts from the undisturbed scene, like `dexgrasp eval
+    # controller`'s @1; retries start from whatever the earlier attempts left.
+    first, retry = [], []
+    for r in runs:
+        tried: set[str] = set()
+        for a in r["attempts"]:
+            if a["outcome"] not in ("grasped", "not_grasped"):
+                continue
+            key = a.get("label") or a["instruction"]
+            (retry if key in tried else first).append(a["outcome"] == "grasped")
+            tried.add(key)
     return {
         "runs": n,
         "task_success": len(ok) / n if n else float("nan"),
@@ -107,6 +118,10 @@ def aggregate(runs: list[dict]) -> dict:
             else float("nan")
         ),
         "controller_attempts": len(executed),
+        "first_attempt_grasp_success": float(np.mean(first)) if first else float("nan"),
+        "first_attempts": len(first),
+        "retry_grasp_success": float(np.mean(retry)) if retry else float("nan"),
+        "retries": len(retry),
         "expert_planning_failures": sum(
             a["outcome"] == "controller_error" for r in runs for a in r["attempts"]
         ),
