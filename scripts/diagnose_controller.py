@@ -2,6 +2,7 @@
 the demonstrations are. Prints one JSON object.
 
     python scripts/diagnose_controller.py --data data/demos_train.zarr [--ckpt DIR]
+    python scripts/diagnose_controller.py --ckpt shipped --rollouts 30 [--split train]
 
 - ``demos``: for each grasp kind (and ``all``), the arm posture ``--step`` steps into an
   episode compared between each demonstration and the one whose target mask centroid (first
@@ -15,6 +16,13 @@ the demonstrations are. Prints one JSON object.
 - ``first_chunk``: the whole first chunk of each episode (robot at rest, so only the images
   and the mask say where to go) against the demonstration, next to predicting the mean
   demonstration chunk; in joints (radians) and palm position (cm).
+- ``closure`` (with ``--ckpt`` and ``--rollouts N``): N closed-loop episodes on the
+  evaluation's scenes (``--split``). For each, the scripted expert's feasible grasps of the
+  target from the first frame, and which of them lift it (its lookahead); then, where the
+  policy first commands the fingers closed, the palm pose (measured joints) against the
+  nearest of those grasps (moved with the target if it was pushed): position (cm), rotation
+  (deg), that grasp's kind and whether it lifts. Split by outcome, this says whether failed
+  grasps close far from any working grasp (approach precision) or near one (timing, force).
 """
 
 from __future__ import annotations
@@ -119,24 +127,121 @@ def first_chunk(policy, store: EpisodeStore, episodes: int) -> dict:
     }
 
 
+def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) -> dict:
+    import gymnasium as gym
+
+    import dexgrasp.sim  # noqa: F401  (registers the env)
+    from dexgrasp.sim import robot
+    from dexgrasp.sim.expert import PlanningError, ScriptedExpert
+    from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, closed_loop
+
+    size = (224, 224) if policy.config.image_size <= 224 else (480, 640)
+    env = gym.make("dexgrasp/TabletopGrasp-v0", split=split, image_size=size)
+    u = env.unwrapped
+    fingers = slice(ARM_DIM + 2, ARM_DIM + 6)  # the four fingers' flexion targets
+    rows = []
+    try:
+        for i in range(rollouts):
+            seed = EVAL_SEED_BASE + i
+            row: dict = {"seed": seed}
+            for step in closed_loop(env, policy, seed):
+                body = u.target_body_id
+                if step.t == 0:
+                    expert = ScriptedExpert(u.model)
+                    adr = robot.joint_qpos_adr(u.model)
+                    start = u.data.xpos[body].copy()
+                    try:
+                        grasps = expert.ranked(u.data, body)[: expert.config.lookahead]
+                    except PlanningError:
+                        grasps = []
+                    works = [
+                        expert.simulate(u.data, body, expert.trajectory(u.data, g)) for g in grasps
+                    ]
+                    row["expert_grasps"], row["expert_working"] = len(grasps), int(sum(works))
+                    continue
+                if "close_step" not in row and u.data.ctrl[fingers].mean() > grasp_threshold:
+                    pos, rot = KINEMATICS.ik.forward(u.data.qpos[adr][:ARM_DIM])
+                    shift = u.data.xpos[body] - start
+                    row["close_step"], row["target_moved_cm"] = (
+                        step.t,
+                        100 * float(np.linalg.norm(shift)),
+                    )
+                    if grasps:
+                        cm = np.array([100 * np.linalg.norm(pos - (g.pos + shift)) for g in grasps])
+                        deg = _angle_deg(
+                            np.repeat(rot[None], len(grasps), 0), np.stack([g.rot for g in grasps])
+                        )
+                        k = int(np.argmin(cm + deg / 5))  # 5 degrees weigh like 1 cm
+                        row.update(
+                            nearest_cm=float(cm[k]),
+                            nearest_deg=float(deg[k]),
+                            nearest_kind=grasps[k].kind,
+                            nearest_works=bool(works[k]),
+                        )
+                        if any(works):
+                            w = np.flatnonzero(works)
+                            j = int(w[np.argmin((cm + deg / 5)[w])])
+                            row.update(working_cm=float(cm[j]), working_deg=float(deg[j]))
+            row["success"] = bool(step.info.get("success", False))
+            row["reason"] = str(step.info.get("termination_reason"))
+            rows.append(row)
+    finally:
+        env.close()
+
+    def summary(sel: list[dict]) -> dict:
+        out: dict = {"episodes": len(sel), "closed": sum("close_step" in r for r in sel)}
+        for key in (
+            "close_step",
+            "nearest_cm",
+            "nearest_deg",
+            "working_cm",
+            "working_deg",
+            "target_moved_cm",
+        ):
+            vals = [r[key] for r in sel if key in r]
+            if vals:
+                out[f"{key}_median"] = float(np.median(vals))
+        near = [r for r in sel if "nearest_works" in r]
+        if near:
+            out["nearest_works"] = float(np.mean([r["nearest_works"] for r in near]))
+        return out
+
+    return {
+        "split": split,
+        "success": summary([r for r in rows if r["success"]]),
+        "failure": summary([r for r in rows if not r["success"]]),
+        "episodes": rows,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="the episode store the checkpoint trained on")
-    p.add_argument("--ckpt", help="controller checkpoint directory")
+    p.add_argument("--data", help="the episode store the checkpoint trained on (demos, open loop)")
+    p.add_argument("--ckpt", help="controller checkpoint directory ('shipped': the packaged one)")
     p.add_argument("--episodes", type=int, default=8, help="training episodes to probe")
     p.add_argument("--samples", type=int, default=8, help="chunks sampled per frame")
     p.add_argument("--times", default="12,30,42", help="frames to probe (comma-separated)")
     p.add_argument("--step", type=int, default=40, help="demos: frame compared between pairs")
+    p.add_argument("--rollouts", type=int, default=0, help="closure: closed-loop episodes")
+    p.add_argument("--split", default="train", help="closure: object split of the scenes")
     args = p.parse_args()
-    store = EpisodeStore(args.data)
-    result = {"demos": demo_consistency(store, args.step)}
+    if not args.data and not (args.ckpt and args.rollouts):
+        p.error("give --data, or --ckpt with --rollouts")
+    result: dict = {}
+    store = EpisodeStore(args.data) if args.data else None
+    if store is not None:
+        result["demos"] = demo_consistency(store, args.step)
     if args.ckpt:
         from dexgrasp.vla.controller.modeling import DexGraspVLAController
+        from dexgrasp.vla.runtime.factory import resolve_controller
 
-        policy = DexGraspVLAController.from_pretrained(args.ckpt)
-        times = [int(t) for t in args.times.split(",")]
-        result["open_loop"] = open_loop(policy, store, args.episodes, times, args.samples)
-        result["first_chunk"] = first_chunk(policy, store, 3 * args.episodes)
+        policy = DexGraspVLAController.from_pretrained(resolve_controller(args.ckpt))
+        if store is not None:
+            times = [int(t) for t in args.times.split(",")]
+            result["open_loop"] = open_loop(policy, store, args.episodes, times, args.samples)
+            result["first_chunk"] = first_chunk(policy, store, 3 * args.episodes)
+        if args.rollouts:
+            result["closure"] = closure(policy, args.split, args.rollouts)
     print(json.dumps(result, indent=2))
 
 
