@@ -133,9 +133,10 @@ def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) ->
     import dexgrasp.sim  # noqa: F401  (registers the env)
     from dexgrasp.sim import robot
     from dexgrasp.sim.expert import PlanningError, ScriptedExpert
+    from dexgrasp.vla.controller.configuration import camera_size
     from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, closed_loop
 
-    size = (224, 224) if policy.config.image_size <= 224 else (480, 640)
+    size = camera_size(policy.config.image_size)
     env = gym.make("dexgrasp/TabletopGrasp-v0", split=split, image_size=size)
     u = env.unwrapped
     fingers = slice(ARM_DIM + 2, ARM_DIM + 6)  # the four fingers' flexion targets
@@ -171,7 +172,8 @@ def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) ->
                         deg = _angle_deg(
                             np.repeat(rot[None], len(grasps), 0), np.stack([g.rot for g in grasps])
                         )
-                        k = int(np.argmin(cm + deg / 5))  # 5 degrees weigh like 1 cm
+                        score = cm + deg / 5  # 5 degrees weigh like 1 cm
+                        k = int(np.argmin(score))
                         row.update(
                             nearest_cm=float(cm[k]),
                             nearest_deg=float(deg[k]),
@@ -180,7 +182,7 @@ def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) ->
                         )
                         if any(works):
                             w = np.flatnonzero(works)
-                            j = int(w[np.argmin((cm + deg / 5)[w])])
+                            j = int(w[np.argmin(score[w])])
                             row.update(working_cm=float(cm[j]), working_deg=float(deg[j]))
             row["success"] = bool(step.info.get("success", False))
             row["reason"] = str(step.info.get("termination_reason"))

@@ -38,6 +38,12 @@ ACTION_MODES = ("absolute", "relative")
 ACTION_SPACES = ("joint", "palm")
 
 
+def camera_size(image_size: int) -> tuple[int, int]:
+    """(H, W) to render the cameras at for a policy whose input is ``image_size`` px: 224 x 224
+    for small models, the paper's 640 x 480 otherwise (the policy resizes)."""
+    return (224, 224) if image_size <= 224 else (480, 640)
+
+
 class ConfigError(ValueError):
     """A configuration field has an invalid value; the message names the field."""
 

@@ -24,6 +24,7 @@ import torch
 
 from dexgrasp.constants import EPISODE_STEPS
 from dexgrasp.sim.layout import SUCCESS_LIFT_M
+from dexgrasp.vla.controller.configuration import camera_size
 
 EVAL_SEED_BASE = 1_000_000
 DEFAULT_MAX_STEPS = EPISODE_STEPS + 85  # demo length + hold time (2 s = 40 steps) + slack
@@ -142,8 +143,7 @@ def evaluate_controller(
     if attempts < 1:
         raise ValueError(f"attempts={attempts} must be at least 1")
     kwargs = {"split": split, "max_steps": max_steps, **(env_kwargs or {})}
-    # Cameras at 224 px for small models, the paper's 640 x 480 otherwise (the policy resizes).
-    kwargs.setdefault("image_size", (224, 224) if policy.config.image_size <= 224 else (480, 640))
+    kwargs.setdefault("image_size", camera_size(policy.config.image_size))
     env = gym.make("dexgrasp/TabletopGrasp-v0", **kwargs)
     policy.eval()
     reasons: Counter[str] = Counter()

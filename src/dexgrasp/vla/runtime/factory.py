@@ -152,7 +152,7 @@ def make_controller(spec: str | None, robot: Any) -> Any:
 
 def controller_image_size(controller: Any) -> tuple[int, int] | None:
     """(H, W) the robot's cameras should render for a learned controller."""
+    from dexgrasp.vla.controller.configuration import camera_size
+
     size = getattr(controller, "image_size", None)
-    if size is None:
-        return None
-    return (224, 224) if size <= 224 else (480, 640)
+    return None if size is None else camera_size(size)
