@@ -125,9 +125,9 @@ def test_select_action_runs_the_receding_horizon(monkeypatch):
     calls = []
     real = policy._model_chunk
 
-    def counting(obs, generator=None):
-        calls.append(1)
-        return real(obs, generator)
+    def counting(obs, generator=None, prior=None):
+        calls.append(prior)
+        return real(obs, generator, prior)
 
     monkeypatch.setattr(policy, "_model_chunk", counting)
     obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}  # env-style, unbatched
@@ -137,6 +137,50 @@ def test_select_action_runs_the_receding_horizon(monkeypatch):
     policy.reset()
     policy.select_action(obs)
     assert len(calls) == 4
+    assert all(prior is None for prior in calls)  # warm start is off by default
+
+
+def test_warm_start_continues_the_previous_chunk(monkeypatch):
+    policy = make_policy().eval()
+    policy.set_inference(warm_start_steps=3)
+    n, horizon = policy.config.n_action_steps, policy.config.horizon
+    priors, chunks = [], []
+    real = policy._model_chunk
+
+    def recording(obs, generator=None, prior=None):
+        priors.append(prior)
+        out = real(obs, generator, prior)
+        chunks.append(out[0])
+        return out
+
+    monkeypatch.setattr(policy, "_model_chunk", recording)
+    obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(2 * n + 1):
+        policy.select_action(obs, generator=gen)
+    assert priors[0] is None and len(priors) == 3
+    for prev, prior in zip(chunks, priors[1:], strict=False):
+        # the unexecuted remainder, held at the last action to the full horizon
+        assert torch.equal(prior[:, : horizon - n], prev[:, n:])
+        assert torch.equal(prior[:, horizon - n :], prev[:, -1:].expand(-1, n, -1))
+    policy.reset()
+    policy.select_action(obs, generator=gen)
+    assert priors[-1] is None  # a new episode starts from noise
+
+
+def test_warm_start_from_a_plan_stays_near_it():
+    policy = make_policy().eval()
+    batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
+    cold = policy._model_chunk(batch, torch.Generator().manual_seed(0))[0]
+    other = policy._model_chunk(batch, torch.Generator().manual_seed(1))[0]
+    policy.set_inference(warm_start_steps=2)
+    warm = policy._model_chunk(batch, torch.Generator().manual_seed(1), prior=cold)[0]
+    # two final DDIM steps from the slightly noised plan land nearer it than a fresh sample
+    assert (warm - cold).abs().mean() < (other - cold).abs().mean()
+    with pytest.raises(ValueError, match="does not fit this batch"):
+        policy._model_chunk(batch, prior=cold.repeat(2, 1, 1))
+    with pytest.raises(ConfigError, match="warm_start_steps"):
+        policy.set_inference(warm_start_steps=policy.config.num_inference_steps + 1)
 
 
 def test_bf16_autocast_close_to_fp32():

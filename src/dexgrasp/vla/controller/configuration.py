@@ -142,6 +142,12 @@ class ControllerConfig:
     # independent noise and execute the medoid (the sample closest to the others). 1 = the
     # paper's single sample.
     num_samples: int = 1
+    # Inference only (not in the paper): 0 starts every chunk from pure noise (the paper).
+    # k > 0 starts each chunk after an episode's first from the previous chunk's unexecuted
+    # remainder (shifted by n_action_steps, padded with its last action), noised to the level
+    # of the k-th last DDIM step, and runs only those k steps (SDEdit-style warm start): the
+    # new chunk stays near the plan already under way instead of drawing a new grasp mode.
+    warm_start_steps: int = 0
     immiscible: bool = True
     # Normalisation of state and action (min_max maps to [-1, 1], needed by clip_sample)
     norm_mode: str = "min_max"
@@ -205,6 +211,11 @@ class ControllerConfig:
         if self.n_action_steps > self.horizon:
             raise ConfigError(
                 f"n_action_steps={self.n_action_steps} exceeds horizon={self.horizon}"
+            )
+        if not 0 <= self.warm_start_steps <= self.num_inference_steps:
+            raise ConfigError(
+                f"warm_start_steps={self.warm_start_steps} must be in [0, num_inference_steps="
+                f"{self.num_inference_steps}]"
             )
         if self.num_inference_steps > self.num_train_timesteps:
             raise ConfigError(

@@ -149,6 +149,7 @@ class DexGraspVLAController(nn.Module):
         self.use_cuda_graph = True
         self._graphs = GraphCache()
         self._queue: deque[torch.Tensor] = deque()
+        self._plan: torch.Tensor | None = None  # last chunk, model space (warm_start_steps)
         self._kinematics = None  # PalmKinematics, built on first use (action_space="palm")
 
     # ---- bookkeeping ------------------------------------------------------------------------
@@ -266,9 +267,15 @@ class DexGraspVLAController(nn.Module):
             joints = torch.from_numpy(palm).float()
         return joints.to(self.device)
 
-    def _model_chunk(self, obs: dict[str, Any], generator: torch.Generator | None = None):
+    def _model_chunk(
+        self,
+        obs: dict[str, Any],
+        generator: torch.Generator | None = None,
+        prior: torch.Tensor | None = None,
+    ):
         """One denoised chunk in the model's action space (absolute, unnormalised), float32,
-        with the batch it was predicted from."""
+        with the batch it was predicted from. ``prior`` (B, H, A), in the same space: warm
+        start from it (``warm_start_steps`` DDIM steps) instead of from pure noise."""
         batch, _ = self._to_batch(obs)
         dev = self.device
         dtype = self.inference_dtype
@@ -279,8 +286,23 @@ class DexGraspVLAController(nn.Module):
         b = batch[OBS_STATE].shape[0] * k
         shape = (b, self.config.horizon, self.config.model_action_dim)
         noise = torch.randn(shape, generator=generator, device="cpu")
+        timesteps = self.infer_scheduler.timesteps
+        if prior is not None:
+            timesteps = timesteps[len(timesteps) - self.config.warm_start_steps :]
+            if prior.shape != (batch[OBS_STATE].shape[0], *shape[1:]):
+                raise ValueError(
+                    f"warm-start prior {tuple(prior.shape)} does not fit this batch "
+                    f"({batch[OBS_STATE].shape[0]}, *{shape[1:]}); call reset() between episodes"
+                )
+            prior = prior.float().to(dev)
+            if self.config.action_mode == "relative":
+                prior = prior - self._to_model_space(batch[OBS_STATE].float())[:, None]
+            prior = self._require_normalizer().normalize(ACTION, prior).cpu()
+            noise = self.infer_scheduler.add_noise(
+                prior.repeat_interleave(k, dim=0), noise, timesteps[:1]
+            )
         inputs = (*(batch[key].to(dev) for key in names), noise.to(dev))
-        steps = self.infer_scheduler.timesteps.to(dev)
+        steps = timesteps.to(dev)
 
         def chunk(*tensors: torch.Tensor) -> torch.Tensor:
             """Observation tensors (``names``) and noise -> normalised chunk (B * k, H, A)."""
@@ -291,10 +313,8 @@ class DexGraspVLAController(nn.Module):
 
         if self.use_cuda_graph and dev.type == "cuda" and not self.training:
             weights = self.dit.action_in.weight.data_ptr()  # a moved model captures anew
-            timesteps = tuple(self.infer_scheduler.timesteps.tolist())
-            x = self._graphs(
-                chunk, inputs, (names, k, self.use_kv_cache, timesteps, weights), dtype
-            )
+            key = (names, k, self.use_kv_cache, tuple(timesteps.tolist()), weights)
+            x = self._graphs(chunk, inputs, key, dtype)
         else:
             with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 x = chunk(*inputs)
@@ -318,10 +338,11 @@ class DexGraspVLAController(nn.Module):
 
     def _denoise(self, cond: torch.Tensor, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
         """DDIM from noise ``x`` (B, H, A) to a normalised chunk, conditioned on ``cond``;
-        ``steps``: the scheduler's timesteps on the model's device."""
+        ``steps``: the scheduler's last ``len(steps)`` timesteps on the model's device."""
         cache = self.dit.build_cache(cond) if self.use_kv_cache else None
         b = x.shape[0]
-        for t, t_dev in zip(self.infer_scheduler.timesteps, steps, strict=True):
+        host = self.infer_scheduler.timesteps[len(self.infer_scheduler.timesteps) - len(steps) :]
+        for t, t_dev in zip(host, steps, strict=True):
             tt = t_dev.expand(b)
             eps = (
                 self.dit.forward_cached(x, tt, cache)
@@ -331,7 +352,7 @@ class DexGraspVLAController(nn.Module):
             x = self.infer_scheduler.step(eps.float(), t, x).prev_sample
         return x
 
-    INFERENCE_FIELDS = ("n_action_steps", "num_inference_steps", "num_samples")
+    INFERENCE_FIELDS = ("n_action_steps", "num_inference_steps", "num_samples", "warm_start_steps")
 
     def set_inference(self, **fields: int) -> None:
         """Change how a loaded policy infers (``INFERENCE_FIELDS``), validated like the config;
@@ -395,15 +416,23 @@ class DexGraspVLAController(nn.Module):
         """
         unbatched = np.ndim(obs[OBS_STATE]) == 1
         if not self._queue:
-            chunk, batch = self._model_chunk(obs, generator)  # only executed steps get IK
-            chunk = self._to_joints(chunk[:, : self.config.n_action_steps], batch[OBS_STATE])
+            n = self.config.n_action_steps
+            prior, plan = None, self._plan
+            if self.config.warm_start_steps and plan is not None:
+                # what is left of the last chunk, held at its final action to full length
+                prior = torch.cat([plan[:, n:], plan[:, -1:].expand(-1, n, -1)], dim=1)
+            chunk, batch = self._model_chunk(obs, generator, prior)
+            self._plan = chunk if self.config.warm_start_steps else None
+            chunk = self._to_joints(chunk[:, :n], batch[OBS_STATE])  # IK for executed steps
             self._queue.extend(chunk.transpose(0, 1))
         action = self._queue.popleft()
         return action[0] if unbatched else action
 
     def reset(self) -> None:
-        """Clear the action queue (call at the start of every episode)."""
+        """Clear the action queue and the plan a warm start continues (call at the start of
+        every episode)."""
         self._queue.clear()
+        self._plan = None
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
