@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -82,8 +83,8 @@ def register(
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="inference setting: n_action_steps, num_inference_steps or num_samples "
-        "(e.g. --set num_samples=4)",
+        help="inference setting: n_action_steps, num_inference_steps, num_samples or "
+        "warm_start_steps (e.g. --set num_samples=4)",
     )
     e.add_argument("--attempts", type=int, default=1,
                    help="tries per scene, the robot reset to home after a failed one (the "
@@ -258,9 +259,11 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inference_settings(items: list[str]) -> dict[str, int]:
-    """``--set FIELD=N`` items of ``dexgrasp eval controller`` -> validated settings."""
-    from dexgrasp.vla.controller.modeling import DexGraspVLAController
+def _inference_settings(items: list[str], ckpt: Path) -> dict[str, int]:
+    """``--set FIELD=N`` items of ``dexgrasp eval controller`` -> settings, validated against
+    the checkpoint's config."""
+    from dexgrasp.vla.controller.configuration import ControllerConfig
+    from dexgrasp.vla.controller.modeling import CONFIG_NAME, DexGraspVLAController
 
     fields = DexGraspVLAController.INFERENCE_FIELDS
     out = {}
@@ -268,9 +271,11 @@ def _inference_settings(items: list[str]) -> dict[str, int]:
         field, sep, value = item.partition("=")
         if not sep or field not in fields:
             raise ValueError(f"{item!r}: expected FIELD=VALUE with FIELD one of {fields}")
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{item!r}: the value must be a positive integer")
+        if not value.isdigit():  # ranges are checked by the config (set_inference)
+            raise ValueError(f"{item!r}: the value must be a non-negative integer")
         out[field] = int(value)
+    if out and (ckpt / CONFIG_NAME).is_file():
+        dataclasses.replace(ControllerConfig.load(ckpt / CONFIG_NAME), **out)  # validates
     return out
 
 
@@ -295,7 +300,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     threads = args.threads or (1 if args.workers > 1 else None)
     try:
-        inference = _inference_settings(args.set)
+        inference = _inference_settings(args.set, Path(ckpt))
     except ValueError as exc:
         print(f"--set: {exc}", file=sys.stderr)
         return 2

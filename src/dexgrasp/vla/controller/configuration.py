@@ -161,6 +161,11 @@ class ControllerConfig:
     # joint targets by IK as they are executed (kinematics.py); "relative" then subtracts
     # the palm pose of the measured joints. Outputs are joint targets either way.
     action_space: str = "joint"
+    # Not in the paper (modes.py): 0 = off; K > 0 conditions the diffusion head on one of K
+    # grasp modes (k-means clusters of how the training episodes end), chosen by a classifier
+    # on the observation once per episode; mode_loss_weight scales its cross-entropy.
+    grasp_modes: int = 0
+    mode_loss_weight: float = 0.1
     # Colour jitter during training (strengths; 0 disables a component)
     jitter_brightness: float = 0.3
     jitter_contrast: float = 0.3
@@ -212,6 +217,10 @@ class ControllerConfig:
             raise ConfigError(
                 f"n_action_steps={self.n_action_steps} exceeds horizon={self.horizon}"
             )
+        if self.grasp_modes < 0 or self.grasp_modes == 1:
+            raise ConfigError(f"grasp_modes={self.grasp_modes}: expected 0 (off) or >= 2")
+        if self.mode_loss_weight < 0:
+            raise ConfigError(f"mode_loss_weight={self.mode_loss_weight} must be >= 0")
         if not 0 <= self.warm_start_steps <= self.num_inference_steps:
             raise ConfigError(
                 f"warm_start_steps={self.warm_start_steps} must be in [0, num_inference_steps="

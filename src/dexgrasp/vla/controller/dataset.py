@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.vla.controller.configuration import ControllerConfig
+from dexgrasp.vla.controller.modes import FINAL_ACTION
 
 CACHE_FORMAT = "dexgrasp-feature-cache/1"
 CAMERAS = {"head": OBS_HEAD, "wrist": OBS_WRIST}
@@ -172,6 +173,7 @@ class ControllerDataset(Dataset):
     """Windows (observation at t, actions t..t+H-1) over selected episodes of a store.
 
     Item: dict with ``observation.state`` (13,) float32, ``action`` (H, 13) float32,
+    ``episode.final_action`` (13,) float32 (what grasp modes are read from),
     ``observation.mask`` (H_img, W_img) uint8, and per camera either the image
     (H_img, W_img, 3) uint8 or, with a feature cache, ``observation.features.<cam>`` (L, D)
     float16 from a view chosen deterministically from (seed, epoch, index).
@@ -206,6 +208,10 @@ class ControllerDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
+
+    def final_actions(self) -> np.ndarray:
+        """(E, A) the last action of each selected episode, in episode order."""
+        return self.action[np.unique(self.stops) - 1]
 
     def set_epoch(self, epoch: int) -> None:
         """Changes which cached augmentation view each sample uses."""
@@ -252,6 +258,7 @@ class ControllerDataset(Dataset):
         item = {
             OBS_STATE: torch.from_numpy(self.state[t]),
             ACTION: torch.from_numpy(self.action_window(t, stop)),
+            FINAL_ACTION: torch.from_numpy(self.action[stop - 1]),
             OBS_MASK: torch.from_numpy(np.ascontiguousarray(self.store.frame(OBS_MASK, t))),
         }
         cached = self.cache.cameras if self.cache is not None else ()

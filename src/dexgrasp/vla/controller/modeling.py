@@ -51,13 +51,22 @@ from dexgrasp.vla.controller.encoders import (
     resize,
 )
 from dexgrasp.vla.controller.mask_vit import MaskViT
+from dexgrasp.vla.controller.modes import (
+    FINAL_ACTION,
+    GRASP_MODE,
+    ModeClassifier,
+    fit_modes,
+    mode_features,
+)
 from dexgrasp.vla.controller.normalize import Normalizer
 
 FEAT_HEAD = "observation.features.head"  # (B, L_head, D_head) cached frozen-encoder features
 FEAT_WRIST = "observation.features.wrist"
 PALM_STATE = "observation.palm_state"  # (B, A') palm pose of the state (palm-space models)
 # What one chunk is predicted from, in a fixed order (the CUDA graph's inputs).
-CHUNK_INPUTS = (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, PALM_STATE)
+CHUNK_INPUTS = (
+    OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, PALM_STATE, GRASP_MODE
+)  # fmt: skip
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 STATS_NAME = "normalization.json"
@@ -134,6 +143,15 @@ class DexGraspVLAController(nn.Module):
             self.geometry_proj = _mlp(MASK_GEOMETRY_DIM, d)
             nn.init.zeros_(self.geometry_proj[-1].weight)  # starts as "no information"
             nn.init.zeros_(self.geometry_proj[-1].bias)
+        self.mode_embed = self.mode_classifier = None
+        if cfg.grasp_modes:
+            n_feat = mode_features(torch.zeros(cfg.model_action_dim), cfg.action_space).numel()
+            self.register_buffer("mode_centroids", torch.zeros(cfg.grasp_modes, n_feat))
+            self.register_buffer("mode_lo", torch.zeros(n_feat))
+            self.register_buffer("mode_hi", torch.ones(n_feat))
+            self.mode_embed = nn.Embedding(cfg.grasp_modes, d)
+            nn.init.zeros_(self.mode_embed.weight)  # starts as "no information", like geometry
+            self.mode_classifier = ModeClassifier(d, cfg.grasp_modes, cfg.dit_heads)
         self.dit = DiT(
             cfg.model_action_dim, cfg.horizon, cfg.n_obs_tokens, d, cfg.dit_layers, cfg.dit_heads,
             cfg.dit_mlp_ratio, cfg.attn_dropout, cfg.dropout,
@@ -150,6 +168,7 @@ class DexGraspVLAController(nn.Module):
         self._graphs = GraphCache()
         self._queue: deque[torch.Tensor] = deque()
         self._plan: torch.Tensor | None = None  # last chunk, model space (warm_start_steps)
+        self._mode: torch.Tensor | None = None  # the episode's grasp mode (grasp_modes)
         self._kinematics = None  # PalmKinematics, built on first use (action_space="palm")
 
     # ---- bookkeeping ------------------------------------------------------------------------
@@ -188,7 +207,23 @@ class DexGraspVLAController(nn.Module):
         return encoder(imagenet_normalize(x))
 
     def encode_observation(self, batch: dict[str, Any], augment: bool = False) -> torch.Tensor:
-        """Observation tokens (B, Lo, hidden_dim): head+mask, wrist, state (2739 at paper scale)."""
+        """Observation tokens (B, Lo, hidden_dim): head+mask, wrist, state (2739 at paper scale).
+        With ``grasp_modes``, the state token carries the mode: ``batch[GRASP_MODE]`` or the
+        classifier's most likely one."""
+        tokens = self._observation_tokens(batch, augment)
+        if self.mode_embed is None:
+            return tokens
+        mode = batch.get(GRASP_MODE)
+        if mode is None:
+            mode = self.mode_classifier(tokens).argmax(-1)
+        return self._with_mode(tokens, mode.to(self.device).long())
+
+    def _with_mode(self, tokens: torch.Tensor, mode: torch.Tensor) -> torch.Tensor:
+        """Add the mode embedding to the state token (the last observation token)."""
+        state = tokens[:, -1:] + self.mode_embed(mode)[:, None].to(tokens.dtype)
+        return torch.cat([tokens[:, :-1], state], dim=1)
+
+    def _observation_tokens(self, batch: dict[str, Any], augment: bool = False) -> torch.Tensor:
         norm = self._require_normalizer()
         state = norm.normalize(OBS_STATE, batch[OBS_STATE].to(self.device).float())
         if FEAT_HEAD in batch:
@@ -235,7 +270,21 @@ class DexGraspVLAController(nn.Module):
         if cfg.action_mode == "relative":
             actions = actions - self._to_model_space(batch[OBS_STATE].float())[:, None]
         actions = norm.normalize(ACTION, actions)
-        obs = self.encode_observation(batch, augment=self.training)
+        obs = self._observation_tokens(batch, augment=self.training)
+        info = {}
+        mode_loss = 0.0
+        if self.mode_embed is not None:
+            if FINAL_ACTION not in batch:
+                raise KeyError(
+                    f"grasp_modes needs {FINAL_ACTION!r} in training batches (ControllerDataset "
+                    "provides it)"
+                )
+            mode = self.grasp_mode_of(batch[FINAL_ACTION].float())
+            logits = self.mode_classifier(obs.detach()).float()
+            mode_loss = F.cross_entropy(logits, mode)
+            info["mode_loss"] = float(mode_loss.detach())
+            info["mode_acc"] = float((logits.argmax(-1) == mode).float().mean())
+            obs = self._with_mode(obs, mode)
         b = actions.shape[0]
         noise = immiscible_noise(actions) if self.config.immiscible else torch.randn_like(actions)
         t = torch.randint(0, self.config.num_train_timesteps, (b,), device=self.device)
@@ -248,7 +297,37 @@ class DexGraspVLAController(nn.Module):
         else:
             target = self.train_scheduler.get_velocity(actions, noise, t)
         loss = F.mse_loss(pred, target)
-        return loss, {"loss": float(loss.detach())}
+        info["diffusion_loss"] = float(loss.detach())
+        loss = loss + self.config.mode_loss_weight * mode_loss
+        return loss, {"loss": float(loss.detach()), **info}
+
+    # ---- grasp modes (modes.py) ------------------------------------------------------------------
+    def fit_grasp_modes(self, final_actions: np.ndarray, seed: int = 0) -> None:
+        """Cluster the training episodes' final joint actions (E, 13) into the modes."""
+        if self.mode_embed is None:
+            raise ConfigError("this controller has grasp_modes=0")
+        model_space = self._to_model_space(torch.as_tensor(final_actions).float()).cpu()
+        fit = fit_modes(mode_features(model_space, self.config.action_space).numpy(),
+                        self.config.grasp_modes, seed)  # fmt: skip
+        for name, value in fit.items():
+            getattr(self, f"mode_{name}").copy_(torch.as_tensor(value, dtype=torch.float32))
+
+    def grasp_mode_of(self, final_actions: torch.Tensor) -> torch.Tensor:
+        """(B, 13) final joint actions of the episodes -> (B,) index of the nearest mode."""
+        feats = mode_features(self._to_model_space(final_actions), self.config.action_space)
+        span = (self.mode_hi - self.mode_lo).clamp_min(1e-6)
+        scaled = 2 * (feats.float() - self.mode_lo) / span - 1
+        return torch.cdist(scaled, self.mode_centroids).argmin(-1)
+
+    @torch.inference_mode()
+    def predict_grasp_mode(self, obs: dict[str, Any]) -> torch.Tensor:
+        """The classifier's most likely mode for an observation: (B,) int64."""
+        if self.mode_classifier is None:
+            raise ConfigError("this controller has grasp_modes=0")
+        batch, _ = self._to_batch(obs)
+        dev, dtype = self.device, self.inference_dtype
+        with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            return self.mode_classifier(self._observation_tokens(batch)).argmax(-1)
 
     # ---- action space ------------------------------------------------------------------------
     @property
@@ -379,7 +458,7 @@ class DexGraspVLAController(nn.Module):
             raise KeyError(f"observation is missing {OBS_STATE!r}")
         unbatched = np.ndim(obs[OBS_STATE]) == 1
         out = {}
-        for key in (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST):
+        for key in (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, GRASP_MODE):
             if key not in obs:
                 continue
             v = obs[key]
@@ -421,6 +500,10 @@ class DexGraspVLAController(nn.Module):
             if self.config.warm_start_steps and plan is not None:
                 # what is left of the last chunk, held at its final action to full length
                 prior = torch.cat([plan[:, n:], plan[:, -1:].expand(-1, n, -1)], dim=1)
+            if self.mode_embed is not None and GRASP_MODE not in obs:
+                if self._mode is None:  # chosen on the episode's first chunk, then kept
+                    self._mode = self.predict_grasp_mode(obs)
+                obs = {**obs, GRASP_MODE: self._mode[0] if unbatched else self._mode}
             chunk, batch = self._model_chunk(obs, generator, prior)
             self._plan = chunk if self.config.warm_start_steps else None
             chunk = self._to_joints(chunk[:, :n], batch[OBS_STATE])  # IK for executed steps
@@ -429,10 +512,11 @@ class DexGraspVLAController(nn.Module):
         return action[0] if unbatched else action
 
     def reset(self) -> None:
-        """Clear the action queue and the plan a warm start continues (call at the start of
-        every episode)."""
+        """Clear the action queue, the plan a warm start continues and the episode's grasp
+        mode (call at the start of every episode)."""
         self._queue.clear()
         self._plan = None
+        self._mode = None
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:

@@ -188,6 +188,8 @@ def train_controller(
         )  # fmt: skip
     normalizer.check_dims(config.state_dim, config.model_action_dim)
     model = DexGraspVLAController(config, normalizer)
+    if config.grasp_modes and not resuming:  # a fine-tuned source with modes brings its own
+        model.fit_grasp_modes(dataset.final_actions(), seed=train_cfg.seed)
     if source is not None:
         _load_weights(model, source, train_cfg.init_from)
 
@@ -282,7 +284,7 @@ def train_controller(
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
         for batch in batches:
-            loss, _ = model(batch)
+            loss, info = model(batch)
             acc.backward(loss)
             grad_norm = acc.clip_grad_norm_(params, train_cfg.grad_clip)
             optimizer.step()
@@ -300,6 +302,8 @@ def train_controller(
                     "grad_norm": float(grad_norm), "lr": lr_sched.get_last_lr()[0],
                     "time_s": round(time.time() - t0, 3), "processes": acc.num_processes,
                 }  # fmt: skip
+                if "mode_acc" in info:  # this process's batch (grasp_modes)
+                    rec["mode_acc"] = info["mode_acc"]
                 with log_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
             if tstate.step >= total_this_call:
