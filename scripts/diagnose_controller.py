@@ -23,6 +23,10 @@ the demonstrations are. Prints one JSON object.
   nearest of those grasps (moved with the target if it was pushed): position (cm), rotation
   (deg), that grasp's kind and whether it lifts. Split by outcome, this says whether failed
   grasps close far from any working grasp (approach precision) or near one (timing, force).
+  For a checkpoint with grasp modes (``grasp_modes``), each episode also records the mode the
+  policy's classifier picks on the first frame and the mode of the grasp the expert would
+  execute there (``ScriptedExpert.plan``); ``--expert-mode`` makes the policy use the
+  expert's mode (an oracle: how well the policy does when the mode is right).
 """
 
 from __future__ import annotations
@@ -127,7 +131,9 @@ def first_chunk(policy, store: EpisodeStore, episodes: int) -> dict:
     }
 
 
-def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) -> dict:
+def closure(
+    policy, split: str, rollouts: int, grasp_threshold: float = 0.75, expert_mode: bool = False
+) -> dict:
     import gymnasium as gym
 
     import dexgrasp.sim  # noqa: F401  (registers the env)
@@ -159,6 +165,8 @@ def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) ->
                         expert.simulate(u.data, body, expert.trajectory(u.data, g)) for g in grasps
                     ]
                     row["expert_grasps"], row["expert_working"] = len(grasps), int(sum(works))
+                    if policy.config.grasp_modes:
+                        _grasp_modes(policy, u, expert, row, expert_mode)
                     continue
                 if "close_step" not in row and u.data.ctrl[fingers].mean() > grasp_threshold:
                     pos, rot = KINEMATICS.ik.forward(u.data.qpos[adr][:ARM_DIM])
@@ -192,6 +200,11 @@ def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) ->
 
     def summary(sel: list[dict]) -> dict:
         out: dict = {"episodes": len(sel), "closed": sum("close_step" in r for r in sel)}
+        moded = [r for r in sel if "mode_expert" in r]
+        if moded:
+            out["mode_matches_expert"] = float(
+                np.mean([r["mode_predicted"] == r["mode_expert"] for r in moded])
+            )
         for key in (
             "close_step",
             "nearest_cm",
@@ -210,10 +223,27 @@ def closure(policy, split: str, rollouts: int, grasp_threshold: float = 0.75) ->
 
     return {
         "split": split,
+        "modes": "expert" if expert_mode else "policy",
         "success": summary([r for r in rows if r["success"]]),
         "failure": summary([r for r in rows if not r["success"]]),
         "episodes": rows,
     }
+
+
+def _grasp_modes(policy, u, expert, row: dict, use_expert: bool) -> None:
+    """The policy's and the expert's grasp mode for the first frame (grasp-mode checkpoints);
+    ``use_expert``: the policy keeps the expert's for the episode."""
+    from dexgrasp.sim.expert import PlanningError
+
+    row["mode_predicted"] = int(policy.predict_grasp_mode(u._observation())[0])
+    try:
+        final = expert.plan(u.data, u.target_body_id)[-1]
+    except PlanningError:
+        return
+    mode = policy.grasp_mode_of(torch.as_tensor(final[None]).float())
+    row["mode_expert"] = int(mode[0])
+    if use_expert:
+        policy.episode_grasp_mode = mode
 
 
 def main() -> None:
@@ -226,6 +256,11 @@ def main() -> None:
     p.add_argument("--step", type=int, default=40, help="demos: frame compared between pairs")
     p.add_argument("--rollouts", type=int, default=0, help="closure: closed-loop episodes")
     p.add_argument("--split", default="train", help="closure: object split of the scenes")
+    p.add_argument(
+        "--expert-mode",
+        action="store_true",
+        help="closure, grasp-mode checkpoints: the policy uses the expert's mode",
+    )
     args = p.parse_args()
     if not args.data and not (args.ckpt and args.rollouts):
         p.error("give --data, or --ckpt with --rollouts")
@@ -243,7 +278,9 @@ def main() -> None:
             result["open_loop"] = open_loop(policy, store, args.episodes, times, args.samples)
             result["first_chunk"] = first_chunk(policy, store, 3 * args.episodes)
         if args.rollouts:
-            result["closure"] = closure(policy, args.split, args.rollouts)
+            result["closure"] = closure(
+                policy, args.split, args.rollouts, expert_mode=args.expert_mode
+            )
     print(json.dumps(result, indent=2))
 
 

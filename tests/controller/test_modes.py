@@ -43,9 +43,7 @@ def test_the_mode_selects_between_two_chunks_of_one_observation():
         torch.stack([torch.linspace(-1, 1, 13), torch.linspace(1, -1, 13)])[:, None] * ramp
     )
     batch[FINAL_ACTION] = batch[ACTION][:, -1]
-    norm = Normalizer.from_arrays(
-        batch[OBS_STATE].numpy(), batch[ACTION].reshape(-1, 13).numpy()
-    )
+    norm = Normalizer.from_arrays(batch[OBS_STATE].numpy(), batch[ACTION].reshape(-1, 13).numpy())
     cfg = tiny_config(attn_dropout=0.0, prediction_type="sample", grasp_modes=2)
     policy = DexGraspVLAController(cfg, norm)
     policy.fit_grasp_modes(batch[FINAL_ACTION].numpy())
@@ -94,6 +92,12 @@ def test_select_action_keeps_the_episode_mode(monkeypatch):
     policy.reset()
     policy.select_action(obs)
     assert len(chosen) == 2
+    policy.reset()
+    policy.episode_grasp_mode = 2  # chosen for the policy: the classifier is not asked
+    policy.select_action(obs)
+    assert len(chosen) == 2 and policy.episode_grasp_mode.tolist() == [2]
+    with pytest.raises(ConfigError, match="not one of 3 modes"):
+        policy.episode_grasp_mode = 3
     # the chunk depends on the mode it is conditioned on
     batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
     a, b = (

@@ -319,6 +319,22 @@ class DexGraspVLAController(nn.Module):
         scaled = 2 * (feats.float() - self.mode_lo) / span - 1
         return torch.cdist(scaled, self.mode_centroids).argmin(-1)
 
+    @property
+    def episode_grasp_mode(self) -> torch.Tensor | None:
+        """The grasp mode ``select_action`` keeps for this episode, (B,) int64 (None until the
+        first chunk chooses it; ``reset()`` clears it). Setting it before the first chunk
+        chooses the mode instead of the classifier (e.g. a planner's, or for diagnosis)."""
+        return self._mode
+
+    @episode_grasp_mode.setter
+    def episode_grasp_mode(self, mode: int | torch.Tensor | None) -> None:
+        if mode is not None:
+            mode = torch.as_tensor(mode).reshape(-1).long()
+            k = self.config.grasp_modes
+            if not k or mode.min() < 0 or mode.max() >= k:
+                raise ConfigError(f"grasp mode {mode.tolist()} is not one of {k} modes")
+        self._mode = mode
+
     @torch.inference_mode()
     def predict_grasp_mode(self, obs: dict[str, Any]) -> torch.Tensor:
         """The classifier's most likely mode for an observation: (B,) int64."""
