@@ -114,6 +114,15 @@ class ControllerConfig:
     # trained from scratch the target's exact place in the image, which it otherwise has to
     # read off a 7 x 7 patch grid. The MLP's output layer starts at zero.
     mask_geometry: bool = False
+    # Target crop (not in the paper): 0 = off; S > 0 also encodes an S x S px crop of the
+    # full-resolution head image around the target mask's box (RGB + the mask as a 4th channel)
+    # with its own conv encoder (the head encoder's width and patch size), giving
+    # (S / patch)^2 more condition tokens. The crop's side is target_crop_context x the box's
+    # longer side, at least target_crop_min of the image; an empty mask crops the whole image.
+    # A small model at 112 px sees the target as a few pixels of a 7 x 7 patch grid.
+    target_crop: int = 0
+    target_crop_context: float = 2.0
+    target_crop_min: float = 0.25
     # Mask ViT (randomly initialised, on the head encoder's patch grid)
     mask_vit_dim: int = 256
     mask_vit_depth: int = 2
@@ -217,6 +226,21 @@ class ControllerConfig:
             raise ConfigError(
                 f"n_action_steps={self.n_action_steps} exceeds horizon={self.horizon}"
             )
+        if self.target_crop < 0 or self.target_crop % self.head_encoder.patch_size:
+            raise ConfigError(
+                f"target_crop={self.target_crop}: expected 0 (off) or a multiple of "
+                f"head_encoder.patch_size={self.head_encoder.patch_size}"
+            )
+        if self.target_crop and self.head_encoder.kind != "conv":
+            raise ConfigError(
+                "target_crop needs a conv head encoder (its patch size and width configure the "
+                f"crop's own conv encoder), got head_encoder.kind={self.head_encoder.kind!r}"
+            )
+        if self.target_crop_context < 1 or not 0 < self.target_crop_min <= 1:
+            raise ConfigError(
+                f"target_crop_context={self.target_crop_context} must be >= 1 and "
+                f"target_crop_min={self.target_crop_min} in (0, 1]"
+            )
         if self.grasp_modes < 0 or self.grasp_modes == 1:
             raise ConfigError(f"grasp_modes={self.grasp_modes}: expected 0 (off) or >= 2")
         if self.mode_loss_weight < 0:
@@ -271,9 +295,14 @@ class ControllerConfig:
         return (self.image_size // self.wrist_encoder.patch_size) ** 2
 
     @property
+    def n_crop_tokens(self) -> int:
+        """Target-crop tokens (0 unless ``target_crop``)."""
+        return (self.target_crop // self.head_encoder.patch_size) ** 2
+
+    @property
     def n_obs_tokens(self) -> int:
-        """Head + wrist + state tokens (2739 at paper scale)."""
-        return self.n_head_tokens + self.n_wrist_tokens + 1
+        """Head + wrist (+ target crop) + state tokens (2739 at paper scale)."""
+        return self.n_head_tokens + self.n_wrist_tokens + self.n_crop_tokens + 1
 
     @property
     def model_action_dim(self) -> int:

@@ -211,12 +211,12 @@ class ConvPatchEncoder(ImageEncoder):
     """Weights-free trainable conv encoder: a 4x4/4 patchify stem, then stride-2 residual
     stages down to one token per ``patch_size`` pixels (cheap enough to train on a CPU)."""
 
-    def __init__(self, cfg: EncoderConfig) -> None:
+    def __init__(self, cfg: EncoderConfig, in_channels: int = 3) -> None:
         super().__init__()
         n_stages = int(math.log2(cfg.patch_size)) - 2
         widths = [max(cfg.feature_dim >> (n_stages - i), 16) for i in range(n_stages + 1)]
         self.stem = nn.Sequential(
-            nn.Conv2d(3, widths[0], 4, stride=4), nn.GroupNorm(math.gcd(8, widths[0]), widths[0]),
+            nn.Conv2d(in_channels, widths[0], 4, stride=4), nn.GroupNorm(math.gcd(8, widths[0]), widths[0]),
             nn.GELU(),
         )  # fmt: skip
         self.stages = nn.Sequential(*(_ConvStage(a, b) for a, b in zip(widths, widths[1:])))

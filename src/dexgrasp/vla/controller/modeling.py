@@ -43,6 +43,7 @@ from dexgrasp.vla.controller.diffusion import (
 )
 from dexgrasp.vla.controller.dit import DiT
 from dexgrasp.vla.controller.encoders import (
+    ConvPatchEncoder,
     ImageEncoder,
     build_encoder,
     color_jitter,
@@ -101,6 +102,33 @@ def mask_geometry(mask: torch.Tensor) -> torch.Tensor:
     return torch.stack([present, (area / (h * w)).sqrt(), cx, cy, x0, y0, x1, y1], dim=1)
 
 
+def crop_target(
+    images: torch.Tensor, mask: torch.Tensor, size: int, context: float, min_side: float
+) -> torch.Tensor:
+    """Square crops around the target: (B, 3, H, W) float images and (B, H', W') masks (any
+    resolution; both are sampled in normalised image coordinates) -> (B, 4, size, size), RGB and
+    the mask. Centred on the mask's box, side ``context`` x its longer side and at least
+    ``min_side`` of the image; an empty mask gives the whole image. Outside the image is zero."""
+    geo = mask_geometry(mask)
+    present, (x0, y0, x1, y1) = geo[:, 0], geo[:, 4:].unbind(1)
+    half = (torch.maximum(x1 - x0, y1 - y0) * context / 2).clamp_min(min_side)
+    half = torch.where(present > 0, half, torch.ones_like(half))
+    zero = torch.zeros_like(half)
+    theta = torch.stack(
+        [
+            torch.stack([half, zero, (x0 + x1) / 2], 1),
+            torch.stack([zero, half, (y0 + y1) / 2], 1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, [len(theta), 1, size, size], align_corners=True)
+    crop = F.grid_sample(images, grid.to(images.dtype), align_corners=True)
+    m = F.grid_sample(
+        (mask[:, None] > 0).to(images.dtype), grid.to(images.dtype), align_corners=True
+    )
+    return torch.cat([crop, m], dim=1)
+
+
 class CheckpointError(RuntimeError):
     """A controller checkpoint is missing a piece or its pieces do not match."""
 
@@ -143,6 +171,10 @@ class DexGraspVLAController(nn.Module):
             self.geometry_proj = _mlp(MASK_GEOMETRY_DIM, d)
             nn.init.zeros_(self.geometry_proj[-1].weight)  # starts as "no information"
             nn.init.zeros_(self.geometry_proj[-1].bias)
+        self.crop_encoder = self.crop_proj = None
+        if cfg.target_crop:
+            self.crop_encoder = ConvPatchEncoder(cfg.head_encoder, in_channels=4)
+            self.crop_proj = _mlp(cfg.head_encoder.feature_dim, d)
         self.mode_embed = self.mode_classifier = None
         if cfg.grasp_modes:
             n_feat = mode_features(torch.zeros(cfg.model_action_dim), cfg.action_space).numel()
@@ -246,15 +278,40 @@ class DexGraspVLAController(nn.Module):
             state_token = state_token + self.palm_state_proj(norm.normalize(ACTION, palm))
         if self.geometry_proj is not None:
             state_token = state_token + self.geometry_proj(mask_geometry(mask))
+        crop = None
+        if self.crop_encoder is not None:
+            crop = self._encode_crop(batch, mask, augment)
         mask = resize((mask > 0).float()[:, None], self.config.image_size)
         mask_tokens = self.mask_vit(mask)
         head = head.to(mask_tokens.dtype)
         tokens = [
             self.head_proj(torch.cat([head, mask_tokens], dim=-1)),
             self.wrist_proj(wrist.to(mask_tokens.dtype)),
-            state_token[:, None],
         ]
+        if crop is not None:
+            tokens.append(self.crop_proj(crop.to(mask_tokens.dtype)))
+        tokens.append(state_token[:, None])
         return torch.cat(tokens, dim=1)
+
+    def _encode_crop(self, batch: dict[str, Any], mask: torch.Tensor, augment: bool):
+        """Target-crop tokens (B, (target_crop / patch)^2, feature_dim) from the full-resolution
+        head image (``target_crop``)."""
+        c = self.config
+        if OBS_HEAD not in batch:
+            raise ValueError(
+                f"target_crop needs the head image ({OBS_HEAD}) in the batch, not only cached "
+                "features"
+            )
+        x = crop_target(
+            images_to_float(batch[OBS_HEAD].to(self.device)), mask, c.target_crop,
+            c.target_crop_context, c.target_crop_min,
+        )  # fmt: skip
+        rgb = x[:, :3]
+        if augment:
+            rgb = color_jitter(
+                rgb, c.jitter_brightness, c.jitter_contrast, c.jitter_saturation, c.jitter_hue
+            )
+        return self.crop_encoder(torch.cat([imagenet_normalize(rgb), x[:, 3:]], dim=1))
 
     # ---- training ----------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
