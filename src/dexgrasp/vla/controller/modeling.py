@@ -60,6 +60,7 @@ from dexgrasp.vla.controller.modes import (
     mode_features,
 )
 from dexgrasp.vla.controller.normalize import Normalizer
+from dexgrasp.vla.controller.target import MASK_GEOMETRY_DIM, crop_target, mask_geometry
 
 FEAT_HEAD = "observation.features.head"  # (B, L_head, D_head) cached frozen-encoder features
 FEAT_WRIST = "observation.features.wrist"
@@ -72,61 +73,6 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 STATS_NAME = "normalization.json"
 CHECKPOINT_FORMAT = "dexgrasp-controller/1"
-
-
-MASK_GEOMETRY_DIM = 8
-
-
-def mask_geometry(mask: torch.Tensor) -> torch.Tensor:
-    """(B, H, W) mask -> (B, 8): present, sqrt(area fraction), centroid x, y and box x0, y0,
-    x1, y1, coordinates in [-1, 1] (left/top = -1). An empty mask gives all zeros."""
-    m = (mask > 0).float()
-    h, w = m.shape[1:]
-    xs = torch.linspace(-1, 1, w, device=m.device)
-    ys = torch.linspace(-1, 1, h, device=m.device)
-    col, row = m.amax(1), m.amax(2)  # (B, W), (B, H): which columns / rows hold the mask
-    area = m.sum((1, 2))
-    present = (area > 0).float()
-    n = area.clamp_min(1.0)
-    cx = (m.sum(1) * xs).sum(1) / n
-    cy = (m.sum(2) * ys).sum(1) / n
-
-    def lo_hi(occupied: torch.Tensor, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        big = torch.full_like(occupied, 2.0)
-        lo = torch.where(occupied > 0, coords, big).amin(1)
-        hi = torch.where(occupied > 0, coords, -big).amax(1)
-        return lo * present, hi * present
-
-    x0, x1 = lo_hi(col, xs)
-    y0, y1 = lo_hi(row, ys)
-    return torch.stack([present, (area / (h * w)).sqrt(), cx, cy, x0, y0, x1, y1], dim=1)
-
-
-def crop_target(
-    images: torch.Tensor, mask: torch.Tensor, size: int, context: float, min_side: float
-) -> torch.Tensor:
-    """Square crops around the target: (B, 3, H, W) float images and (B, H', W') masks (any
-    resolution; both are sampled in normalised image coordinates) -> (B, 4, size, size), RGB and
-    the mask. Centred on the mask's box, side ``context`` x its longer side and at least
-    ``min_side`` of the image; an empty mask gives the whole image. Outside the image is zero."""
-    geo = mask_geometry(mask)
-    present, (x0, y0, x1, y1) = geo[:, 0], geo[:, 4:].unbind(1)
-    half = (torch.maximum(x1 - x0, y1 - y0) * context / 2).clamp_min(min_side)
-    half = torch.where(present > 0, half, torch.ones_like(half))
-    zero = torch.zeros_like(half)
-    theta = torch.stack(
-        [
-            torch.stack([half, zero, (x0 + x1) / 2], 1),
-            torch.stack([zero, half, (y0 + y1) / 2], 1),
-        ],
-        1,
-    )
-    grid = F.affine_grid(theta, [len(theta), 1, size, size], align_corners=True)
-    crop = F.grid_sample(images, grid.to(images.dtype), align_corners=True)
-    m = F.grid_sample(
-        (mask[:, None] > 0).to(images.dtype), grid.to(images.dtype), align_corners=True
-    )
-    return torch.cat([crop, m], dim=1)
 
 
 class CheckpointError(RuntimeError):
@@ -232,10 +178,7 @@ class DexGraspVLAController(nn.Module):
     def _encode_image(self, encoder: ImageEncoder, images: torch.Tensor, augment: bool):
         x = resize(images_to_float(images.to(self.device)), self.config.image_size)
         if augment:
-            c = self.config
-            x = color_jitter(
-                x, c.jitter_brightness, c.jitter_contrast, c.jitter_saturation, c.jitter_hue
-            )
+            x = self._jitter(x)
         return encoder(imagenet_normalize(x))
 
     def encode_observation(self, batch: dict[str, Any], augment: bool = False) -> torch.Tensor:
@@ -276,11 +219,14 @@ class DexGraspVLAController(nn.Module):
                 palm = self._to_model_space(batch[OBS_STATE].float())
             palm = palm.to(self.device).float()
             state_token = state_token + self.palm_state_proj(norm.normalize(ACTION, palm))
+        geometry = None
+        if self.geometry_proj is not None or self.crop_encoder is not None:
+            geometry = mask_geometry(mask)
         if self.geometry_proj is not None:
-            state_token = state_token + self.geometry_proj(mask_geometry(mask))
+            state_token = state_token + self.geometry_proj(geometry)
         crop = None
         if self.crop_encoder is not None:
-            crop = self._encode_crop(batch, mask, augment)
+            crop = self._encode_crop(batch, mask, geometry, augment)
         mask = resize((mask > 0).float()[:, None], self.config.image_size)
         mask_tokens = self.mask_vit(mask)
         head = head.to(mask_tokens.dtype)
@@ -293,7 +239,15 @@ class DexGraspVLAController(nn.Module):
         tokens.append(state_token[:, None])
         return torch.cat(tokens, dim=1)
 
-    def _encode_crop(self, batch: dict[str, Any], mask: torch.Tensor, augment: bool):
+    def _jitter(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        return color_jitter(
+            x, c.jitter_brightness, c.jitter_contrast, c.jitter_saturation, c.jitter_hue
+        )
+
+    def _encode_crop(
+        self, batch: dict[str, Any], mask: torch.Tensor, geometry: torch.Tensor, augment: bool
+    ) -> torch.Tensor:
         """Target-crop tokens (B, (target_crop / patch)^2, feature_dim) from the full-resolution
         head image (``target_crop``)."""
         c = self.config
@@ -304,13 +258,9 @@ class DexGraspVLAController(nn.Module):
             )
         x = crop_target(
             images_to_float(batch[OBS_HEAD].to(self.device)), mask, c.target_crop,
-            c.target_crop_context, c.target_crop_min,
+            c.target_crop_context, c.target_crop_min, geometry,
         )  # fmt: skip
-        rgb = x[:, :3]
-        if augment:
-            rgb = color_jitter(
-                rgb, c.jitter_brightness, c.jitter_contrast, c.jitter_saturation, c.jitter_hue
-            )
+        rgb = self._jitter(x[:, :3]) if augment else x[:, :3]
         return self.crop_encoder(torch.cat([imagenet_normalize(rgb), x[:, 3:]], dim=1))
 
     # ---- training ----------------------------------------------------------------------------
