@@ -70,4 +70,45 @@ def test_takeover_source_pickles_without_its_policy(tmp_path):
     src._policy = object()  # loaded in a worker: never sent to another process
     back = pickle.loads(pickle.dumps(src))
     assert back._policy is None and back.config.takeovers == 3
-    assert back.meta == {"takeover_policy": str(tmp_path)}
+    assert back.meta == {"takeover_policy": str(tmp_path), "takeover_continue_grasp": False}
+
+
+class _ClosingPolicy:
+    """Holds the arm at home and closes the hand from action ``close_at`` (1-based) on: a
+    policy that grasps the air, with a known closure step and pose."""
+
+    def __init__(self, close_at: int) -> None:
+        self.close_at, self.t = close_at, 0
+
+    def eval(self) -> None:
+        pass
+
+    def reset(self) -> None:
+        self.t = 0
+
+    def select_action(self, obs, generator=None) -> torch.Tensor:
+        from dexgrasp.sim import robot
+        from dexgrasp.vla.controller.takeover import FINGERS
+
+        self.t += 1
+        action = np.array(robot.HOME_QPOS, dtype=np.float32)
+        if self.t >= self.close_at:
+            action[FINGERS] = 1.5
+        return torch.from_numpy(action)
+
+
+def test_continue_grasp_takes_over_just_before_the_hand_closed():
+    gym = pytest.importorskip("gymnasium")
+    import dexgrasp.sim  # noqa: F401  (registers the env)
+
+    env = gym.make("dexgrasp/TabletopGrasp-v0", image_size=(32, 32), n_objects=3, max_steps=500)
+    cfg = TakeoverConfig(takeovers=2, min_step=1, max_steps=12, continue_grasp=True, window=3)
+    ok, runs = policy_takeovers(env, _ClosingPolicy(8), 11, np.random.default_rng(0), cfg)
+    assert not ok and len(runs) == 2
+    for r in runs:
+        assert r.meta["takeover_closed_step"] == 8
+        assert 5 <= r.meta["takeover_step"] <= 8  # within the window before the closure
+        assert r.meta["prefer_distance"] >= 0 and r.meta["direct"] is False  # home is far
+    with pytest.raises(ValueError, match="window"):
+        TakeoverConfig(window=0)
+    env.close()

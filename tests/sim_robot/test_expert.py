@@ -10,7 +10,15 @@ import pytest
 
 from dexgrasp.constants import EPISODE_STEPS
 from dexgrasp.sim import layout, robot
-from dexgrasp.sim.expert import ExpertConfig, PlanningError, ScriptedExpert, object_box
+from dexgrasp.sim.expert import (
+    ExpertConfig,
+    PlanningError,
+    ScriptedExpert,
+    interpolate_rotation,
+    object_box,
+    pose_distance,
+    rotation_angle,
+)
 
 from .conftest import build_tabletop
 
@@ -169,3 +177,53 @@ def test_ik_rest_argument_only_changes_the_nullspace():
     np.testing.assert_allclose(ik.forward(a.qpos)[0], ik.forward(b.qpos)[0], atol=5e-3)
     assert abs(b.qpos[0] - 0.9) < abs(a.qpos[0] - 0.9)  # pulled towards the given rest
     np.testing.assert_array_equal(ik.rest, robot.IK_REST_ARM)  # the solver's own rest unchanged
+
+
+def test_prefer_picks_the_grasp_nearest_the_given_pose():
+    """Continuing a grasp: the planned grasp is the working one nearest the preferred palm
+    pose, not the cheapest, and every feasible grasp tried before it was nearer."""
+    m, d = _scene()
+    body = m.body("box").id
+    expert = ScriptedExpert(m)
+    ranked = expert.ranked(d, body)
+    assert len(ranked) > 1
+    far = ranked[-1]  # the most expensive feasible grasp
+    expert.plan(d, body, prefer=(far.pos, far.rot))
+    chosen = expert.last_grasp
+    assert expert.predicted_success is True
+    dist = pose_distance(far.pos, far.rot, chosen)
+    assert dist <= pose_distance(far.pos, far.rot, ranked[0]) + 1e-9
+    expert.plan(d, body)
+    assert expert.last_grasp.cost <= chosen.cost  # the default ranking is by cost
+
+
+def test_direct_approach_goes_straight_from_a_palm_near_the_grasp():
+    """From a palm 3 cm above the grasp, ``direct`` moves there on a straight line (no back-off
+    to the pre-grasp 10 cm away) and still lifts the box; the default trajectory backs off."""
+    m, d = _scene()
+    body = m.body("box").id
+    expert = ScriptedExpert(m)
+    expert.plan(d, body)
+    g = expert.last_grasp
+    near = expert.ik.solve(g.pos + np.array([0.0, 0.0, 0.03]), g.rot, q_init=g.q_grasp).qpos
+    adr = robot.joint_qpos_adr(m)
+    d.qpos[adr] = d.ctrl[:13] = np.concatenate([near, g.hand_pre])  # mid-approach, pre-shaped
+    mujoco.mj_forward(m, d)
+    z0 = d.xpos[body][2]
+    direct = expert.trajectory(d, g, direct=True)
+    backed = expert.trajectory(d, g)
+    top = [expert.ik.forward(a[:7])[0][2] for a in direct[:10]]
+    assert max(top) <= g.pos[2] + 0.031  # never rises above where it started
+    assert max(expert.ik.forward(a[:7])[0][2] for a in backed[:25]) > g.pos[2] + 0.05
+    assert expert.simulate(d, body, direct)
+    assert d.xpos[body][2] == pytest.approx(z0)  # simulate works on a copy
+
+
+def test_interpolate_rotation_ends_and_midpoint():
+    a = np.eye(3)
+    b = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 deg z
+    np.testing.assert_allclose(interpolate_rotation(a, b, 0.0), a, atol=1e-12)
+    np.testing.assert_allclose(interpolate_rotation(a, b, 1.0), b, atol=1e-12)
+    mid = interpolate_rotation(a, b, 0.5)
+    assert rotation_angle(a, mid) == pytest.approx(np.pi / 4)
+    assert rotation_angle(mid, b) == pytest.approx(np.pi / 4)

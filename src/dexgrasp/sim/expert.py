@@ -19,6 +19,11 @@ caller executes through ``env.step``. Timing follows the paper's about 3.5 s per
 
     expert = ScriptedExpert(model)
     actions = expert.plan(data, target_body_id)   # (75, 13) float32
+
+``plan(..., prefer=(pos, rot))`` continues a grasp already under way instead (expert takeover
+of a policy, ``dexgrasp.vla.controller.takeover``): the feasible grasps are tried nearest to
+that palm pose first, and when the palm is already close to the chosen grasp it goes there on a
+straight line from where it is, without backing off to the pre-grasp.
 """
 
 from __future__ import annotations
@@ -112,6 +117,10 @@ class ExpertConfig:
     # (from the current joints and the straight rest): a few more scenes, off the main posture.
     posture_fallback: bool = True
     lookahead: int = 10  # grasps tried in simulation before executing one (0: none)
+    # Continuing a grasp under way (``plan(prefer=...)``): a palm this close to the grasp
+    # (m, and rad of rotation) goes straight there instead of backing off to the pre-grasp.
+    direct_distance: float = 0.12
+    direct_angle: float = 0.6
     # When no grasp on the home wrist branch passes the lookahead, plan again with the wrist
     # free to flip. Off for demonstrations (they should stay on one branch); on for the
     # runtime's expert controller, which only needs the grasp to work.
@@ -156,6 +165,33 @@ class Grasp:
     rest: np.ndarray | None = None  # (7,) IK rest posture of this grasp (None: the solver's)
 
 
+def rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (rad) of the rotation between rotation matrices ``a`` and ``b`` (3, 3)."""
+    return float(np.arccos(np.clip((float((a * b).sum()) - 1) / 2, -1.0, 1.0)))
+
+
+def pose_distance(pos: np.ndarray, rot: np.ndarray, g: Grasp) -> float:
+    """How far a palm pose is from grasp ``g``: metres plus 0.01 m per 5 degrees (the weighting
+    ``scripts/diagnose_controller.py`` uses for "the nearest grasp")."""
+    return float(np.linalg.norm(np.asarray(pos) - g.pos)) + rotation_angle(rot, g.rot) * (
+        0.01 / np.radians(5.0)
+    )
+
+
+def interpolate_rotation(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
+    """Rotation (3, 3) a fraction ``s`` of the way from ``a`` to ``b`` (geodesic)."""
+    quat, vel = np.zeros(4), np.zeros(3)
+    mujoco.mju_mat2Quat(quat, (b @ a.T).reshape(9))
+    mujoco.mju_quat2Vel(vel, quat, 1.0)  # axis * angle of b a^T
+    angle = float(np.linalg.norm(vel))
+    if angle < 1e-9:
+        return a.copy()
+    part, mat = np.zeros(4), np.zeros(9)
+    mujoco.mju_axisAngle2Quat(part, vel / angle, s * angle)
+    mujoco.mju_quat2Mat(mat, part)
+    return mat.reshape(3, 3) @ a
+
+
 class ScriptedExpert:
     """Plans a top or side grasp of one object and returns the joint targets to execute.
 
@@ -196,6 +232,7 @@ class ScriptedExpert:
         self.last_grasp: Grasp | None = None
         self.last_simulated = 0
         self.predicted_success = None
+        self.last_direct = False  # whether the last trajectory went straight to its grasp
 
     def _is_descendant(self, body: int, root: int) -> bool:
         while body > 0:
@@ -440,7 +477,12 @@ class ScriptedExpert:
         return False
 
     # -- trajectory --------------------------------------------------------------------
-    def plan(self, data: mujoco.MjData, target_body: int) -> np.ndarray:
+    def plan(
+        self,
+        data: mujoco.MjData,
+        target_body: int,
+        prefer: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """(episode_steps, 13) float32 absolute joint targets that grasp and lift the target.
 
         With ``config.lookahead`` the best few feasible grasps are tried in a physics-only
@@ -449,6 +491,11 @@ class ScriptedExpert:
         lookahead is repeated without the aimed rest posture (``config.posture_fallback``),
         then with the wrist free to flip (``config.any_branch_fallback``,
         ``IKConfig.wrist_pitch_min=None``).
+
+        ``prefer``: a palm pose (position (3,), rotation (3, 3)) whose grasp to continue. The
+        feasible grasps are then tried nearest to it first (``pose_distance``) instead of by
+        cost, and a grasp the palm is already close to is approached directly
+        (``config.direct_distance``, ``config.direct_angle``).
         """
         cfg = self.config
         # (IK, config) to plan with, in order; the ones after the first only when it fails.
@@ -462,7 +509,7 @@ class ScriptedExpert:
         for ik, config in variants:
             self.ik, self.config = ik(), config
             try:
-                actions = self._plan(data, target_body)
+                actions = self._plan(data, target_body, prefer)
             except PlanningError as err:
                 first = err if first is None else first
                 continue
@@ -484,38 +531,69 @@ class ScriptedExpert:
             self._ik_any_branch = ArmIK(self.model, config=free)
         return self._ik_any_branch
 
-    def _plan(self, data: mujoco.MjData, target_body: int) -> np.ndarray:
+    def _plan(
+        self, data: mujoco.MjData, target_body: int, prefer: tuple | None = None
+    ) -> np.ndarray:
         grasps = self.ranked(data, target_body)
+        direct = prefer is not None
+        if direct:
+            grasps.sort(key=lambda g: pose_distance(prefer[0], prefer[1], g))
         self.last_simulated = 0
         self.predicted_success = None
         if self.config.lookahead > 0:
             for g in grasps[: self.config.lookahead]:
-                actions = self.trajectory(data, g)
+                actions = self.trajectory(data, g, direct=direct)
                 self.last_simulated += 1
                 if self.simulate(data, target_body, actions):
                     self.last_grasp, self.predicted_success = g, True
                     return actions
             self.predicted_success = False
         self.last_grasp = grasps[0]
-        return self.trajectory(data, grasps[0])
+        return self.trajectory(data, grasps[0], direct=direct)
 
-    def trajectory(self, data: mujoco.MjData, g: Grasp) -> np.ndarray:
-        """(episode_steps, 13) joint targets executing grasp ``g`` from the state in ``data``."""
+    def trajectory(self, data: mujoco.MjData, g: Grasp, direct: bool = False) -> np.ndarray:
+        """(episode_steps, 13) joint targets executing grasp ``g`` from the state in ``data``.
+
+        ``direct``: when the palm is within ``config.direct_distance`` / ``direct_angle`` of
+        the grasp, skip the pre-grasp and move the palm there on a straight line (rotation
+        and hand pre-shape interpolated on the way), as many approach steps as the distance
+        needs; otherwise (and by default) reach the pre-grasp first.
+        """
         cfg = self.config
         q0 = data.qpos[robot.joint_qpos_adr(self.model)].astype(float)
         pre_hand, close_hand = g.hand_pre, np.array(cfg.hand_close)
         steps: list[np.ndarray] = []
-        # 1) reach the pre-grasp in joint space while pre-shaping the hand
-        for s in min_jerk(cfg.reach_steps):
-            arm = q0[:ARM_DIM] + s * (g.q_pre - q0[:ARM_DIM])
-            hand = q0[ARM_DIM:] + s * (pre_hand - q0[ARM_DIM:])
-            steps.append(np.concatenate([arm, hand]))
-        # 2) straight-line approach, IK at every step (seeded by the previous solution)
-        q_arm = g.q_pre
-        for s in min_jerk(cfg.approach_steps):
-            pos = g.pre_pos + s * (g.pos - g.pre_pos)
-            q_arm = self.ik.solve(pos, g.rot, q_init=q_arm, rest=g.rest).qpos
-            steps.append(np.concatenate([q_arm, pre_hand]))
+        pos0, rot0 = self.ik.forward(q0[:ARM_DIM])
+        gap = float(np.linalg.norm(g.pos - pos0))
+        direct = bool(
+            direct
+            and gap <= cfg.direct_distance
+            and rotation_angle(rot0, g.rot) <= cfg.direct_angle
+        )
+        self.last_direct = direct
+        if direct:
+            # 1-2) from here straight to the grasp, IK at every step
+            # (the hand is pre-shaped half-way, before the fingers reach the object)
+            n = max(6, int(np.ceil(cfg.approach_steps * gap / cfg.pregrasp_distance)))
+            q_arm = q0[:ARM_DIM]
+            for s in min_jerk(n):
+                rot = interpolate_rotation(rot0, g.rot, s)
+                pos = pos0 + s * (g.pos - pos0)
+                q_arm = self.ik.solve(pos, rot, q_init=q_arm, rest=g.rest).qpos
+                hand = q0[ARM_DIM:] + min(1.0, 2 * s) * (pre_hand - q0[ARM_DIM:])
+                steps.append(np.concatenate([q_arm, hand]))
+        else:
+            # 1) reach the pre-grasp in joint space while pre-shaping the hand
+            for s in min_jerk(cfg.reach_steps):
+                arm = q0[:ARM_DIM] + s * (g.q_pre - q0[:ARM_DIM])
+                hand = q0[ARM_DIM:] + s * (pre_hand - q0[ARM_DIM:])
+                steps.append(np.concatenate([arm, hand]))
+            # 2) straight-line approach, IK at every step (seeded by the previous solution)
+            q_arm = g.q_pre
+            for s in min_jerk(cfg.approach_steps):
+                pos = g.pre_pos + s * (g.pos - g.pre_pos)
+                q_arm = self.ik.solve(pos, g.rot, q_init=q_arm, rest=g.rest).qpos
+                steps.append(np.concatenate([q_arm, pre_hand]))
         # 3) close the hand (targets go past contact so the servos squeeze)
         for s in min_jerk(cfg.close_steps):
             steps.append(np.concatenate([q_arm, pre_hand + s * (close_hand - pre_hand)]))
@@ -539,4 +617,6 @@ __all__ = [
     "PlanningError",
     "ScriptedExpert",
     "object_box",
+    "pose_distance",
+    "rotation_angle",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from dexgrasp.sim import layout
 from dexgrasp.sim import scene as scene_lib
-from dexgrasp.sim.expert import ExpertConfig, PlanningError, ScriptedExpert
+from dexgrasp.sim.expert import ExpertConfig, PlanningError, ScriptedExpert, pose_distance
 
 
 @dataclass
@@ -91,20 +91,25 @@ def expert_episode(
     verify_steps: int = 20,
     config: ExpertConfig | None = None,
     keep_failures: bool = False,
+    prefer: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Rollout:
     """Plan the expert's grasp from the env's *current* state (``obs`` is its observation),
     execute and record it: the body of ``rollout``, also used to take over from a policy.
-    ``meta``: stored with the episode (default ``scene_meta(env)``)."""
+    ``meta``: stored with the episode (default ``scene_meta(env)``). ``prefer``: a palm pose
+    whose grasp to continue (``ScriptedExpert.plan``)."""
     from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 
     u = env.unwrapped
     meta = dict(scene_meta(env) if meta is None else meta)
     expert = ScriptedExpert(u.model, config)
     try:
-        actions = expert.plan(u.data, u.target_body_id)
+        actions = expert.plan(u.data, u.target_body_id, prefer=prefer)
     except PlanningError as err:
         return Rollout(False, {}, meta, f"planning: {err}")
     meta["grasp"] = expert.last_grasp.kind
+    if prefer is not None:  # how far the continued grasp is from the preferred pose
+        meta["prefer_distance"] = pose_distance(*prefer, expert.last_grasp)
+        meta["direct"] = expert.last_direct
     if expert.predicted_success is False and not keep_failures:
         # The lookahead ran these very actions from this very state (MuJoCo is
         # deterministic): the episode would fail, so skip rendering it.

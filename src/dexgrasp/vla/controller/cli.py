@@ -126,6 +126,9 @@ def register(
     k.add_argument("--ckpt", required=True, help="trained controller directory")
     k.add_argument("--takeovers-per-episode", type=int, default=2,
                    help="expert episodes per failed policy episode, from distinct policy steps")  # fmt: skip
+    k.add_argument("--continue-grasp", action="store_true",
+                   help="the expert corrects the policy's own grasp (the feasible grasp nearest "
+                   "where its hand closed, from states just before) instead of planning afresh")  # fmt: skip
     k.set_defaults(func=_takeover)
 
 
@@ -134,7 +137,7 @@ def _takeover(args: argparse.Namespace) -> int:
     from dexgrasp.vla.controller.takeover import TakeoverSource
 
     try:
-        source = TakeoverSource(args.ckpt, args.takeovers_per_episode)
+        source = TakeoverSource(args.ckpt, args.takeovers_per_episode, args.continue_grasp)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,6 +14,14 @@ needs: whole expert episodes from a few visited states rather than one label per
     policy = DexGraspVLAController.from_pretrained("runs/controller_small_palm")
     ok, episodes = policy_takeovers(env, policy, scene_seed=7, rng=np.random.default_rng(0))
 
+With ``TakeoverConfig(continue_grasp=True)`` (``--continue-grasp``) the expert corrects the
+policy's own grasp instead of planning the best one afresh: the takeover states come from the
+last ``window`` steps before the policy closed its hand, and the expert continues to the
+feasible grasp nearest the pose the policy closed at, straight from where the palm is when it
+is close (``ScriptedExpert.plan(prefer=...)``). Fresh plans from early states taught the
+policy to open and go elsewhere (docs/controller.md, session 9); these labels agree with the
+demonstrations on where a grasp under way is heading.
+
 ``dexgrasp takeover --ckpt CKPT --out STORE ...`` runs this in worker processes and stores
 the episodes (``meta["takeover_step"]``: the policy step the expert took over at); from
 Python, ``dexgrasp.sim.cli.collect(out, n, source=TakeoverSource(ckpt))``.
@@ -28,9 +36,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from dexgrasp.constants import ARM_DIM
+from dexgrasp.sim import robot
 from dexgrasp.sim.layout import SUCCESS_LIFT_M
 from dexgrasp.sim.rollout import Rollout, expert_episode, scene_meta
 from dexgrasp.vla.controller.evaluate import DEFAULT_MAX_STEPS, closed_loop
+
+# The hand counts as closed when the four fingers' flexion targets average above this (rad).
+HAND_CLOSED = 0.75
+FINGERS = slice(ARM_DIM + 2, ARM_DIM + 6)  # the four fingers' flexion targets in the action
 
 
 @dataclass
@@ -38,15 +52,21 @@ class TakeoverConfig:
     """takeovers: expert episodes per failed policy episode, from distinct policy steps drawn
     uniformly among those at or after ``min_step`` where the target is not lifted (the expert
     re-grasps, so states holding the target up are not corrections). max_steps: length of the
-    policy episode (the evaluation's)."""
+    policy episode (the evaluation's). continue_grasp: correct the policy's own grasp (see the
+    module docstring), from states in the ``window`` steps before its hand closed (all states
+    from ``min_step`` on when it never closed)."""
 
     takeovers: int = 2
     min_step: int = 10
     max_steps: int = DEFAULT_MAX_STEPS
+    continue_grasp: bool = False
+    window: int = 20
 
     def __post_init__(self) -> None:
         if self.takeovers < 1:
             raise ValueError(f"takeovers={self.takeovers} must be >= 1")
+        if self.window < 1:
+            raise ValueError(f"window={self.window} must be >= 1")
         if not 0 <= self.min_step < self.max_steps:
             raise ValueError(
                 f"need 0 <= min_step < max_steps, got min_step={self.min_step}, "
@@ -69,32 +89,54 @@ def policy_takeovers(
     cfg = config or TakeoverConfig()
     u = env.unwrapped
     snapshots: list[tuple[int, dict]] = []
+    closed: tuple[int, np.ndarray, np.ndarray] | None = None  # step, palm position, rotation
     for step in closed_loop(env, policy, scene_seed, max_steps=cfg.max_steps):
         info = step.info
+        if step.t == 0:
+            site = u.model.site(robot.PALM_SITE).id  # the scene's model exists after the reset
+        elif closed is None and u.data.ctrl[FINGERS].mean() > HAND_CLOSED:
+            closed = (step.t, *_palm_pose(u, site))
         lifted = info["objects"][info["target"]]["height"] >= SUCCESS_LIFT_M
         if not step.done and step.t >= cfg.min_step and not lifted:
             snapshots.append((step.t, u.get_state()))  # a state the policy chose an action in
     if info["success"]:
         return True, []
+    prefer = None
+    if cfg.continue_grasp and closed is not None:
+        t_close, prefer = closed[0], closed[1:]
+        near = [s for s in snapshots if t_close - cfg.window <= s[0] <= t_close]
+        snapshots = near or snapshots
     picks = rng.choice(len(snapshots), size=min(cfg.takeovers, len(snapshots)), replace=False)
     out = []
     for i in sorted(picks):
         t, state = snapshots[i]
         obs, _ = u.set_state(state)
         meta = {**scene_meta(env, scene_seed), "takeover_step": int(t)}
-        out.append(expert_episode(env, obs, meta))
+        if cfg.continue_grasp:
+            # Without a closure, continue towards wherever the palm is now.
+            meta["takeover_closed_step"] = None if closed is None else int(closed[0])
+            out.append(expert_episode(env, obs, meta, prefer=prefer or _palm_pose(u, site)))
+        else:
+            out.append(expert_episode(env, obs, meta))
     return False, out
+
+
+def _palm_pose(u, site: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of the palm site's position (3,) and rotation (3, 3) in the env ``u`` now."""
+    return u.data.site_xpos[site].copy(), u.data.site_xmat[site].reshape(3, 3).copy()
 
 
 class TakeoverSource:
     """``collect``'s per-attempt episodes for expert takeover of the controller at ``ckpt``
     (picklable; each worker process loads the policy on its first attempt, one torch thread)."""
 
-    def __init__(self, ckpt: str | Path, takeovers: int = 2) -> None:
+    def __init__(self, ckpt: str | Path, takeovers: int = 2, continue_grasp: bool = False) -> None:
         if not (Path(ckpt) / "config.json").is_file():
             raise ValueError(f"--ckpt {ckpt}: not a controller checkpoint (no config.json)")
-        self.ckpt, self.config = str(ckpt), TakeoverConfig(takeovers=takeovers)
-        self.meta = {"takeover_policy": self.ckpt}  # stored with each episode; keys resuming
+        self.ckpt = str(ckpt)
+        self.config = TakeoverConfig(takeovers=takeovers, continue_grasp=continue_grasp)
+        # stored with each episode; keys resuming
+        self.meta = {"takeover_policy": self.ckpt, "takeover_continue_grasp": continue_grasp}
         self._policy = None
 
     def __getstate__(self) -> dict:
