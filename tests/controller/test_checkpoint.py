@@ -8,9 +8,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from dexgrasp.vla.controller.checkpoint import CheckpointError
 from dexgrasp.vla.controller.configuration import EncoderConfig
 from dexgrasp.vla.controller.encoders import EncoderWeightsError
-from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController
+from dexgrasp.vla.controller.modeling import DexGraspVLAController
 from dexgrasp.vla.controller.normalize import Normalizer
 
 from .conftest import tiny_config

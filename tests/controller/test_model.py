@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
+from dexgrasp.vla.controller.checkpoint import CheckpointError
 from dexgrasp.vla.controller.configuration import ConfigError
 from dexgrasp.vla.controller.dit import DiT
-from dexgrasp.vla.controller.modeling import CheckpointError, DexGraspVLAController, mask_geometry
+from dexgrasp.vla.controller.modeling import DexGraspVLAController, mask_geometry
 from dexgrasp.vla.controller.normalize import Normalizer
 
 from .conftest import IMG, tiny_config

@@ -17,7 +17,7 @@ _EXPORTS = {
     "TrainConfig": "configuration",
     "ConfigError": "configuration",
     "DexGraspVLAController": "modeling",
-    "CheckpointError": "modeling",
+    "CheckpointError": "checkpoint",
     "Normalizer": "normalize",
     "ControllerDataset": "dataset",
     "FeatureCache": "dataset",

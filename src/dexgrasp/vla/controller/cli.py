@@ -265,8 +265,9 @@ def _export(args: argparse.Namespace) -> int:
 def _inference_settings(items: list[str], ckpt: Path) -> dict[str, int]:
     """``--set FIELD=N`` items of ``dexgrasp eval controller`` -> settings, validated against
     the checkpoint's config."""
+    from dexgrasp.vla.controller.checkpoint import CONFIG_NAME
     from dexgrasp.vla.controller.configuration import ControllerConfig
-    from dexgrasp.vla.controller.modeling import CONFIG_NAME, DexGraspVLAController
+    from dexgrasp.vla.controller.modeling import DexGraspVLAController
 
     fields = DexGraspVLAController.INFERENCE_FIELDS
     out = {}

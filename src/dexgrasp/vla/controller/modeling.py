@@ -34,6 +34,7 @@ from torch import nn
 
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.cuda_graph import GraphCache
+from dexgrasp.vla.controller.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dexgrasp.vla.controller.configuration import ConfigError, ControllerConfig
 from dexgrasp.vla.controller.diffusion import (
     immiscible_noise,
@@ -69,14 +70,6 @@ PALM_STATE = "observation.palm_state"  # (B, A') palm pose of the state (palm-sp
 CHUNK_INPUTS = (
     OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, PALM_STATE, GRASP_MODE
 )  # fmt: skip
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-STATS_NAME = "normalization.json"
-CHECKPOINT_FORMAT = "dexgrasp-controller/1"
-
-
-class CheckpointError(RuntimeError):
-    """A controller checkpoint is missing a piece or its pieces do not match."""
 
 
 def _mlp(din: int, dout: int) -> nn.Sequential:
@@ -550,26 +543,12 @@ class DexGraspVLAController(nn.Module):
     def save_pretrained(
         self, directory: str | Path, weights_dtype: torch.dtype | None = None
     ) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and ``normalization.json``.
+        """Write ``config.json``, ``model.safetensors`` and ``normalization.json``
+        (``dexgrasp.vla.controller.checkpoint.save_checkpoint``).
 
         ``weights_dtype`` (e.g. ``torch.float16``) stores floating-point weights in that type
         (half the size; loading casts them back to the model's dtype)."""
-        from safetensors.torch import save_file
-
-        norm = self._require_normalizer()
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        self.config.save(out / CONFIG_NAME)
-        norm.save(out / STATS_NAME)
-        tensors = {}
-        for k, v in self.trainable_state_dict().items():
-            v = v.detach().cpu()
-            if weights_dtype is not None and v.is_floating_point():
-                v = v.to(weights_dtype)
-            tensors[k] = v.contiguous()
-        meta = {"format": CHECKPOINT_FORMAT, "stats_fingerprint": norm.fingerprint()}
-        save_file(tensors, str(out / WEIGHTS_NAME), metadata=meta)
-        return out
+        return save_checkpoint(self, directory, weights_dtype)
 
     @classmethod
     def from_pretrained(
@@ -579,53 +558,13 @@ class DexGraspVLAController(nn.Module):
         encoder_paths: dict[str, str] | None = None,
         encoders: dict[str, ImageEncoder] | None = None,
     ) -> DexGraspVLAController:
-        """Load a checkpoint directory; frozen encoders come from their hub id / local path.
+        """Load a checkpoint directory; frozen encoders come from their hub id / local path
+        (``dexgrasp.vla.controller.checkpoint.load_checkpoint``).
 
         encoder_paths: ``{"head": DIR, "wrist": DIR}`` overrides the stored DINOv2 locations.
+        Raises ``CheckpointError`` naming what is missing or does not match.
         """
-        from safetensors import safe_open
-
-        src = Path(directory)
-        if not src.is_dir():
-            raise CheckpointError(f"controller checkpoint {src} is not a directory")
-        for name in (CONFIG_NAME, WEIGHTS_NAME):
-            if not (src / name).is_file():
-                raise CheckpointError(f"controller checkpoint {src} has no {name}")
-        if not (src / STATS_NAME).is_file():
-            raise CheckpointError(
-                f"controller checkpoint {src} has no normalisation statistics ({STATS_NAME}). "
-                "A controller cannot run without the statistics of its training data: copy "
-                f"{STATS_NAME} from the training output directory, or refit them on the same "
-                "demonstrations with Normalizer.fit(store) and save them there."
-            )
-        config = ControllerConfig.load(src / CONFIG_NAME)
-        for cam, path in (encoder_paths or {}).items():
-            getattr(config, f"{cam}_encoder").pretrained = path
-        dims = {OBS_STATE: config.state_dim, ACTION: config.model_action_dim}
-        normalizer = Normalizer.load(src / STATS_NAME, config.norm_mode, dims)
-        with safe_open(str(src / WEIGHTS_NAME), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{src / WEIGHTS_NAME} is not a {CHECKPOINT_FORMAT} file")
-        if meta.get("stats_fingerprint") != normalizer.fingerprint():
-            raise CheckpointError(
-                f"{src / STATS_NAME} does not match the statistics this model was trained with "
-                "(fingerprint differs); restore the original file from the training output"
-            )
-        model = cls(config, normalizer=normalizer, encoders=encoders)
-        expected = set(model.trainable_state_dict())
-        missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-        if missing or unexpected:
-            raise CheckpointError(
-                f"{src / WEIGHTS_NAME} does not match its config: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}"
-            )
-        try:
-            model.load_state_dict(tensors, strict=False)
-        except RuntimeError as err:
-            raise CheckpointError(f"{src / WEIGHTS_NAME}: {err}") from err
-        return model.to(device).eval()
+        return load_checkpoint(cls, directory, device, encoder_paths, encoders)
 
     def describe(self) -> str:
         """One line with the parameter counts, for logs."""
