@@ -1,4 +1,4 @@
-"""`dexgrasp inspect` and `dexgrasp stats` (registered on a parser of their own)."""
+"""`dexgrasp inspect`, `stats` and `append` (registered on a parser of their own)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from dexgrasp.data import cli as data_cli
-from dexgrasp.data.episodes import EpisodeWriter
+from dexgrasp.data.episodes import EpisodeStore, EpisodeWriter
 from dexgrasp.data.legacy import write_legacy_store
 from dexgrasp.data.normalize import NormalizationStats
 from dexgrasp.viz.images import load_png
@@ -86,3 +86,25 @@ def test_inspect_video(tmp_path, episodes):
     assert _run(["inspect", str(path), "--episode", "0", "--out", str(tmp_path), "--video"]) == 0
     video = read_mp4(tmp_path / "episode_00000.mp4")
     assert video.shape == (4, 16, 32, 3)  # head | wrist side by side, 4 steps
+
+
+def test_append_copies_episodes_and_refuses_a_mismatch(tmp_path, episodes, episode_factory, capsys):
+    src = _store(tmp_path, episodes)
+    dest = tmp_path / "dest.zarr"
+    with EpisodeWriter(dest) as w:
+        w.add_episode(episodes[0], {"split": "train", "seed": 99})
+    assert _run(["append", str(src), "--to", str(dest)]) == 0
+    out, back = EpisodeStore(dest), EpisodeStore(src)
+    assert len(out) == 1 + len(back)
+    for i in range(len(back)):
+        assert out.meta(i + 1) == back.meta(i)
+        for key, x in back.episode(i).items():
+            np.testing.assert_array_equal(out.episode(i + 1)[key], x)
+    # A store with other frame shapes is refused; what DEST held stays.
+    other = tmp_path / "other.zarr"
+    with EpisodeWriter(other) as w:
+        w.add_episode(episode_factory(0, size=8))  # other image size
+    assert _run(["append", str(other), "--to", str(dest)]) == 2
+    assert "error" in capsys.readouterr().err
+    assert len(EpisodeStore(dest)) == 1 + len(back)
+    assert _run(["append", str(dest), "--to", str(dest)]) == 2

@@ -1,4 +1,5 @@
-"""`dexgrasp inspect STORE` and `dexgrasp stats STORE --out FILE`."""
+"""`dexgrasp inspect STORE`, `dexgrasp stats STORE --out FILE` and
+`dexgrasp append SRC... --to DEST`."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def register(
     )
     s.add_argument("--split", default=None, help="only episodes whose metadata split matches")
     s.set_defaults(func=_stats)
+
+    a = top.add_parser(
+        "append",
+        help="append the episodes of stores to another (e.g. expert takeovers to demonstrations)",
+        description="Copy every episode (frames and metadata) of each SRC store, in order, to "
+        "the end of DEST (created if missing). An episode whose keys, shapes or dtypes do not "
+        "match DEST's is refused before anything of it is written; episodes already stored stay.",
+    )
+    a.add_argument("sources", type=Path, nargs="+", metavar="SRC", help="episode stores to copy")
+    a.add_argument("--to", type=Path, required=True, metavar="DEST", help="store to append to")
+    a.set_defaults(func=_append)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -125,4 +137,27 @@ def _stats(args: argparse.Namespace) -> int:
             f"min {s['min'].min():.3f} max {s['max'].max():.3f}"
         )
     print(f"wrote {path}")
+    return 0
+
+
+def _append(args: argparse.Namespace) -> int:
+    from dexgrasp.data.episodes import EpisodeStore, EpisodeWriter, StoreError
+
+    dest = args.to.resolve()
+    if any(src.resolve() == dest for src in args.sources):
+        print(f"error: {args.to} is also a source; append a store to another", file=sys.stderr)
+        return 2
+    try:
+        stores = [EpisodeStore(src) for src in args.sources]  # all readable before writing
+        with EpisodeWriter(args.to) as writer:
+            before = writer.num_episodes
+            for src, store in zip(args.sources, stores):
+                for i in range(len(store)):
+                    writer.add_episode(store.episode(i), store.meta(i))
+                print(f"{src}: {len(store)} episodes appended")
+            total = writer.num_episodes
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.to}: {total} episodes ({total - before} new)")
     return 0
