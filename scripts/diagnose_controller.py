@@ -131,9 +131,7 @@ def first_chunk(policy, store: EpisodeStore, episodes: int) -> dict:
     }
 
 
-def closure(
-    policy, split: str, rollouts: int, grasp_threshold: float = 0.75, expert_mode: bool = False
-) -> dict:
+def closure(policy, split: str, rollouts: int, expert_mode: bool = False) -> dict:
     import gymnasium as gym
 
     import dexgrasp.sim  # noqa: F401  (registers the env)
@@ -141,11 +139,11 @@ def closure(
     from dexgrasp.sim.expert import PlanningError, ScriptedExpert
     from dexgrasp.vla.controller.configuration import camera_size
     from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, closed_loop
+    from dexgrasp.vla.controller.takeover import FINGERS, HAND_CLOSED
 
     size = camera_size(policy.config.image_size)
     env = gym.make("dexgrasp/TabletopGrasp-v0", split=split, image_size=size)
     u = env.unwrapped
-    fingers = slice(ARM_DIM + 2, ARM_DIM + 6)  # the four fingers' flexion targets
     rows = []
     try:
         for i in range(rollouts):
@@ -168,7 +166,7 @@ def closure(
                     if policy.config.grasp_modes:
                         _grasp_modes(policy, u, expert, row, expert_mode)
                     continue
-                if "close_step" not in row and u.data.ctrl[fingers].mean() > grasp_threshold:
+                if "close_step" not in row and u.data.ctrl[FINGERS].mean() > HAND_CLOSED:
                     pos, rot = KINEMATICS.ik.forward(u.data.qpos[adr][:ARM_DIM])
                     shift = u.data.xpos[body] - start
                     row["close_step"], row["target_moved_cm"] = (
