@@ -19,8 +19,9 @@ policy's own grasp instead of planning the best one afresh: the takeover states 
 last ``window`` steps before the policy closed its hand, and the expert continues to the
 feasible grasp nearest the pose the policy closed at, straight from where the palm is when it
 is close (``ScriptedExpert.plan(prefer=...)``). Fresh plans from early states taught the
-policy to open and go elsewhere (docs/controller.md, session 9); these labels agree with the
-demonstrations on where a grasp under way is heading.
+policy to open and go elsewhere (docs/controller.md, session 9); these labels were meant to
+keep a grasp under way. They did not help either: fine-tuning the shipped controller on 300 of
+them lowered it from 50/100 to 33/100 (docs/controller.md, session 15).
 
 ``dexgrasp takeover --ckpt CKPT --out STORE ...`` runs this in worker processes and stores
 the episodes (``meta["takeover_step"]``: the policy step the expert took over at); from
