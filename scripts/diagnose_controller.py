@@ -136,10 +136,9 @@ def closure(policy, split: str, rollouts: int, expert_mode: bool = False) -> dic
 
     import dexgrasp.sim  # noqa: F401  (registers the env)
     from dexgrasp.sim import robot
-    from dexgrasp.sim.expert import PlanningError, ScriptedExpert
+    from dexgrasp.sim.expert import PlanningError, ScriptedExpert, pose_distance
     from dexgrasp.vla.controller.configuration import camera_size
     from dexgrasp.vla.controller.evaluate import EVAL_SEED_BASE, closed_loop
-    from dexgrasp.vla.controller.takeover import FINGERS, HAND_CLOSED
 
     size = camera_size(policy.config.image_size)
     env = gym.make("dexgrasp/TabletopGrasp-v0", split=split, image_size=size)
@@ -166,7 +165,7 @@ def closure(policy, split: str, rollouts: int, expert_mode: bool = False) -> dic
                     if policy.config.grasp_modes:
                         _grasp_modes(policy, u, expert, row, expert_mode)
                     continue
-                if "close_step" not in row and u.data.ctrl[FINGERS].mean() > HAND_CLOSED:
+                if "close_step" not in row and robot.hand_is_closed(u.data.ctrl):
                     pos, rot = KINEMATICS.ik.forward(u.data.qpos[adr][:ARM_DIM])
                     shift = u.data.xpos[body] - start
                     row["close_step"], row["target_moved_cm"] = (
@@ -178,7 +177,8 @@ def closure(policy, split: str, rollouts: int, expert_mode: bool = False) -> dic
                         deg = _angle_deg(
                             np.repeat(rot[None], len(grasps), 0), np.stack([g.rot for g in grasps])
                         )
-                        score = cm + deg / 5  # 5 degrees weigh like 1 cm
+                        # 5 degrees weigh like 1 cm
+                        score = np.array([100 * pose_distance(pos - shift, rot, g) for g in grasps])
                         k = int(np.argmin(score))
                         row.update(
                             nearest_cm=float(cm[k]),

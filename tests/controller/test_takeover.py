@@ -88,12 +88,11 @@ class _ClosingPolicy:
 
     def select_action(self, obs, generator=None) -> torch.Tensor:
         from dexgrasp.sim import robot
-        from dexgrasp.vla.controller.takeover import FINGERS
 
         self.t += 1
         action = np.array(robot.HOME_QPOS, dtype=np.float32)
         if self.t >= self.close_at:
-            action[FINGERS] = 1.5
+            action[9:13] = 1.5  # the four fingers' flexion
         return torch.from_numpy(action)
 
 

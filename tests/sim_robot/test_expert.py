@@ -14,11 +14,10 @@ from dexgrasp.sim.expert import (
     ExpertConfig,
     PlanningError,
     ScriptedExpert,
-    interpolate_rotation,
     object_box,
     pose_distance,
-    rotation_angle,
 )
+from dexgrasp.sim.ik import interpolate_rotation, rotation_angle
 
 from .conftest import build_tabletop
 

@@ -36,39 +36,20 @@ import numpy as np
 
 from dexgrasp.constants import ARM_DIM, CONTROL_HZ, EPISODE_STEPS
 from dexgrasp.sim import layout, robot
-from dexgrasp.sim.ik import ArmIK, IKConfig, palm_rotation, solve_with_restarts
+from dexgrasp.sim.ik import (
+    ArmIK,
+    IKConfig,
+    interpolate_rotation,
+    palm_rotation,
+    rotation_angle,
+    solve_with_restarts,
+)
 from dexgrasp.sim.motion import min_jerk
 from dexgrasp.sim.object_box import ObjectBox, PlanningError, object_box
 
 # Palm-site geometry in the hand frame (see robot.py): the site is this far in front of the
 # palm surface, and the thumb tip sits this far below the site along the fingers at rest.
 _SITE_TO_PALM = robot.GRASP_CENTER[0] - robot.PALM_HALF[0]
-
-
-def thumb_envelope(model: mujoco.MjModel, rotation: float, flexions: np.ndarray) -> np.ndarray:
-    """(F, 2) for each thumb flexion: how deep the thumb reaches below the palm surface and
-    how far it reaches along the fingers (hand z), metres, at thumb ``rotation``."""
-    d = mujoco.MjData(model)
-    hand = model.body(robot.HAND_BODY).id
-    geoms = [
-        g for g in range(model.ngeom) if model.body(model.geom_bodyid[g]).name.startswith("thumb")
-    ]
-    out = []
-    for f in flexions:
-        q = np.array(robot.HOME_QPOS, dtype=float)
-        q[ARM_DIM], q[ARM_DIM + 1] = rotation, f
-        robot.set_robot_qpos(model, d, q)
-        mujoco.mj_kinematics(model, d)
-        rot, org = d.xmat[hand].reshape(3, 3), d.xpos[hand]
-        depth = far = -np.inf
-        for g in geoms:
-            gm = d.geom_xmat[g].reshape(3, 3)
-            r, half = model.geom_size[g, 0], model.geom_size[g, 1]
-            for sgn in (-1.0, 1.0):
-                p = rot.T @ (d.geom_xpos[g] + sgn * half * gm[:, 2] - org)
-                depth, far = max(depth, p[0] + r), max(far, p[2] + r)
-        out.append((depth - robot.PALM_HALF[0], far))
-    return np.array(out)
 
 
 @dataclass
@@ -165,31 +146,12 @@ class Grasp:
     rest: np.ndarray | None = None  # (7,) IK rest posture of this grasp (None: the solver's)
 
 
-def rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
-    """Angle (rad) of the rotation between rotation matrices ``a`` and ``b`` (3, 3)."""
-    return float(np.arccos(np.clip((float((a * b).sum()) - 1) / 2, -1.0, 1.0)))
-
-
 def pose_distance(pos: np.ndarray, rot: np.ndarray, g: Grasp) -> float:
-    """How far a palm pose is from grasp ``g``: metres plus 0.01 m per 5 degrees (the weighting
-    ``scripts/diagnose_controller.py`` uses for "the nearest grasp")."""
+    """How far a palm pose is from grasp ``g``: metres plus 0.01 m per 5 degrees (also "the
+    nearest grasp" of ``scripts/diagnose_controller.py``)."""
     return float(np.linalg.norm(np.asarray(pos) - g.pos)) + rotation_angle(rot, g.rot) * (
         0.01 / np.radians(5.0)
     )
-
-
-def interpolate_rotation(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
-    """Rotation (3, 3) a fraction ``s`` of the way from ``a`` to ``b`` (geodesic)."""
-    quat, vel = np.zeros(4), np.zeros(3)
-    mujoco.mju_mat2Quat(quat, (b @ a.T).reshape(9))
-    mujoco.mju_quat2Vel(vel, quat, 1.0)  # axis * angle of b a^T
-    angle = float(np.linalg.norm(vel))
-    if angle < 1e-9:
-        return a.copy()
-    part, mat = np.zeros(4), np.zeros(9)
-    mujoco.mju_axisAngle2Quat(part, vel / angle, s * angle)
-    mujoco.mju_quat2Mat(mat, part)
-    return mat.reshape(3, 3) @ a
 
 
 class ScriptedExpert:
@@ -208,7 +170,7 @@ class ScriptedExpert:
         # penetration, in the kinematic collision checks.
         self._check_model = copy.deepcopy(model)
         self._thumb_flex = np.linspace(self.config.hand_preshape[1], 1.0, 18)
-        self._thumb = thumb_envelope(model, self.config.hand_preshape[0], self._thumb_flex)
+        self._thumb = robot.thumb_envelope(model, self.config.hand_preshape[0], self._thumb_flex)
         self._check_margin = self.config.check_margin
         self._scratch = mujoco.MjData(self._check_model)
         robot_bodies = set()
@@ -563,13 +525,10 @@ class ScriptedExpert:
         q0 = data.qpos[robot.joint_qpos_adr(self.model)].astype(float)
         pre_hand, close_hand = g.hand_pre, np.array(cfg.hand_close)
         steps: list[np.ndarray] = []
-        pos0, rot0 = self.ik.forward(q0[:ARM_DIM])
-        gap = float(np.linalg.norm(g.pos - pos0))
-        direct = bool(
-            direct
-            and gap <= cfg.direct_distance
-            and rotation_angle(rot0, g.rot) <= cfg.direct_angle
-        )
+        if direct:  # only when the palm is close to the grasp already
+            pos0, rot0 = self.ik.forward(q0[:ARM_DIM])
+            gap = float(np.linalg.norm(g.pos - pos0))
+            direct = gap <= cfg.direct_distance and rotation_angle(rot0, g.rot) <= cfg.direct_angle
         self.last_direct = direct
         if direct:
             # 1-2) from here straight to the grasp, IK at every step
@@ -618,5 +577,4 @@ __all__ = [
     "ScriptedExpert",
     "object_box",
     "pose_distance",
-    "rotation_angle",
 ]

@@ -104,13 +104,33 @@ def _rotation_error(current: np.ndarray, target: np.ndarray) -> np.ndarray:
     # trace(target @ current.T) = sum of the element-wise product.
     cos_angle = (float((t * c).sum()) - 1) / 2
     if cos_angle < np.cos(1.0):
-        rel = target @ current.T
-        quat = np.zeros(4)
-        mujoco.mju_mat2Quat(quat, rel.reshape(9))
-        vel = np.zeros(3)
-        mujoco.mju_quat2Vel(vel, quat, 1.0)
-        return vel
+        return rotation_vector(current, target)
     return err
+
+
+def rotation_vector(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(3,) world-frame axis * angle of the rotation taking ``a`` to ``b`` (both (3, 3)): exact."""
+    quat, vel = np.zeros(4), np.zeros(3)
+    mujoco.mju_mat2Quat(quat, (b @ a.T).reshape(9))
+    mujoco.mju_quat2Vel(vel, quat, 1.0)
+    return vel
+
+
+def rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (rad) of the rotation between rotation matrices ``a`` and ``b`` (3, 3)."""
+    return float(np.arccos(np.clip((float((a * b).sum()) - 1) / 2, -1.0, 1.0)))
+
+
+def interpolate_rotation(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
+    """Rotation (3, 3) a fraction ``s`` of the way from ``a`` to ``b`` (geodesic)."""
+    vel = rotation_vector(a, b)
+    angle = float(np.linalg.norm(vel))
+    if angle < 1e-9:
+        return a.copy()
+    part, mat = np.zeros(4), np.zeros(9)
+    mujoco.mju_axisAngle2Quat(part, vel / angle, s * angle)
+    mujoco.mju_quat2Mat(mat, part)
+    return mat.reshape(3, 3) @ a
 
 
 class ArmIK:

@@ -417,6 +417,43 @@ def set_robot_qpos(model: mujoco.MjModel, data: mujoco.MjData, qpos13: np.ndarra
         data.qvel[model.jnt_dofadr[jid]] = 0.0
 
 
+# The hand counts as closed (a grasp attempted) when the four fingers' flexion targets average
+# above this (rad; open 0, closed 1.5).
+CLOSED_FLEXION = 0.75
+
+
+def hand_is_closed(q: np.ndarray) -> bool:
+    """Whether joint targets (or positions) ``q`` (13,) close the hand: the four fingers'
+    mean flexion above ``CLOSED_FLEXION``."""
+    return float(np.mean(q[ARM_DIM + 2 : ARM_DIM + 6])) > CLOSED_FLEXION
+
+
+def thumb_envelope(model: mujoco.MjModel, rotation: float, flexions: np.ndarray) -> np.ndarray:
+    """(F, 2) for each thumb flexion: how deep the thumb reaches below the palm surface and
+    how far it reaches along the fingers (hand z), metres, at thumb ``rotation``."""
+    d = mujoco.MjData(model)
+    hand = model.body(HAND_BODY).id
+    geoms = [
+        g for g in range(model.ngeom) if model.body(model.geom_bodyid[g]).name.startswith("thumb")
+    ]
+    out = []
+    for f in flexions:
+        q = np.array(HOME_QPOS, dtype=float)
+        q[ARM_DIM], q[ARM_DIM + 1] = rotation, f
+        set_robot_qpos(model, d, q)
+        mujoco.mj_kinematics(model, d)
+        rot, org = d.xmat[hand].reshape(3, 3), d.xpos[hand]
+        depth = far = -np.inf
+        for g in geoms:
+            gm = d.geom_xmat[g].reshape(3, 3)
+            r, half = model.geom_size[g, 0], model.geom_size[g, 1]
+            for sgn in (-1.0, 1.0):
+                p = rot.T @ (d.geom_xpos[g] + sgn * half * gm[:, 2] - org)
+                depth, far = max(depth, p[0] + r), max(far, p[2] + r)
+        out.append((depth - PALM_HALF[0], far))
+    return np.array(out)
+
+
 __all__ = [
     "ARM_JOINT_NAMES",
     "HAND_CLOSED",
@@ -426,8 +463,10 @@ __all__ = [
     "PALM_SITE",
     "WRIST_CAMERA",
     "add_robot",
+    "hand_is_closed",
     "joint_limits",
     "place_qpos",
     "robot_model",
     "set_robot_qpos",
+    "thumb_envelope",
 ]

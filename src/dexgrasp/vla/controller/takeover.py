@@ -37,15 +37,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from dexgrasp.constants import ARM_DIM
 from dexgrasp.sim import robot
 from dexgrasp.sim.layout import SUCCESS_LIFT_M
 from dexgrasp.sim.rollout import Rollout, expert_episode, scene_meta
 from dexgrasp.vla.controller.evaluate import DEFAULT_MAX_STEPS, closed_loop
-
-# The hand counts as closed when the four fingers' flexion targets average above this (rad).
-HAND_CLOSED = 0.75
-FINGERS = slice(ARM_DIM + 2, ARM_DIM + 6)  # the four fingers' flexion targets in the action
 
 
 @dataclass
@@ -95,7 +90,7 @@ def policy_takeovers(
         info = step.info
         if step.t == 0:
             site = u.model.site(robot.PALM_SITE).id  # the scene's model exists after the reset
-        elif closed is None and u.data.ctrl[FINGERS].mean() > HAND_CLOSED:
+        elif closed is None and robot.hand_is_closed(u.data.ctrl):
             closed = (step.t, *_palm_pose(u, site))
         lifted = info["objects"][info["target"]]["height"] >= SUCCESS_LIFT_M
         if not step.done and step.t >= cfg.min_step and not lifted:
