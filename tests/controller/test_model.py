@@ -184,6 +184,25 @@ def test_warm_start_from_a_plan_stays_near_it():
         policy.set_inference(warm_start_steps=policy.config.num_inference_steps + 1)
 
 
+def test_noise_scale_scales_the_initial_noise(monkeypatch):
+    policy = make_policy().eval()
+    batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
+    seen = []
+    real = policy._denoise
+
+    def spy(cond, noise, steps):
+        seen.append(noise.clone())
+        return real(cond, noise, steps)
+
+    monkeypatch.setattr(policy, "_denoise", spy)
+    policy._model_chunk(batch, torch.Generator().manual_seed(0))
+    policy.set_inference(noise_scale=0.25)
+    policy._model_chunk(batch, torch.Generator().manual_seed(0))
+    assert torch.allclose(seen[1], 0.25 * seen[0])
+    with pytest.raises(ConfigError, match="noise_scale"):
+        policy.set_inference(noise_scale=0.0)
+
+
 def test_bf16_autocast_close_to_fp32():
     policy = make_policy().eval()
     batch = make_batch(2)

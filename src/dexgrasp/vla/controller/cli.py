@@ -83,8 +83,8 @@ def register(
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="inference setting: n_action_steps, num_inference_steps, num_samples or "
-        "warm_start_steps (e.g. --set num_samples=4)",
+        help="inference setting: n_action_steps, num_inference_steps, num_samples, "
+        "warm_start_steps or noise_scale (e.g. --set num_samples=4 --set noise_scale=0.5)",
     )
     e.add_argument("--attempts", type=int, default=1,
                    help="tries per scene, the robot reset to home after a failed one (the "
@@ -262,7 +262,10 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inference_settings(items: list[str], ckpt: Path) -> dict[str, int]:
+FLOAT_INFERENCE_FIELDS = ("noise_scale",)
+
+
+def _inference_settings(items: list[str], ckpt: Path) -> dict[str, float]:
     """``--set FIELD=N`` items of ``dexgrasp eval controller`` -> settings, validated against
     the checkpoint's config."""
     from dexgrasp.vla.controller.checkpoint import CONFIG_NAME
@@ -275,9 +278,11 @@ def _inference_settings(items: list[str], ckpt: Path) -> dict[str, int]:
         field, sep, value = item.partition("=")
         if not sep or field not in fields:
             raise ValueError(f"{item!r}: expected FIELD=VALUE with FIELD one of {fields}")
-        if not value.isdigit():  # ranges are checked by the config (set_inference)
-            raise ValueError(f"{item!r}: the value must be a non-negative integer")
-        out[field] = int(value)
+        try:  # ranges are checked by the config (set_inference)
+            out[field] = float(value) if field in FLOAT_INFERENCE_FIELDS else int(value)
+        except ValueError:
+            kind = "a number" if field in FLOAT_INFERENCE_FIELDS else "an integer"
+            raise ValueError(f"{item!r}: the value must be {kind}") from None
     if out and (ckpt / CONFIG_NAME).is_file():
         dataclasses.replace(ControllerConfig.load(ckpt / CONFIG_NAME), **out)  # validates
     return out

@@ -157,6 +157,10 @@ class ControllerConfig:
     # of the k-th last DDIM step, and runs only those k steps (SDEdit-style warm start): the
     # new chunk stays near the plan already under way instead of drawing a new grasp mode.
     warm_start_steps: int = 0
+    # Inference only (not in the paper): the standard deviation of the initial noise a chunk
+    # is denoised from (1 = the paper). Below 1 the sampler starts nearer the middle of the
+    # action range ("temperature" of the sampler); warm-started chunks are not affected.
+    noise_scale: float = 1.0
     immiscible: bool = True
     # Normalisation of state and action (min_max maps to [-1, 1], needed by clip_sample)
     norm_mode: str = "min_max"
@@ -170,6 +174,10 @@ class ControllerConfig:
     # joint targets by IK as they are executed (kinematics.py); "relative" then subtracts
     # the palm pose of the measured joints. Outputs are joint targets either way.
     action_space: str = "joint"
+    # Not in the paper (target.py): "none", or "mask": absolute palm positions are predicted
+    # relative to the target's place read off the mask of the episode's first observation
+    # (a calibrated map of its geometry); needs action_space="palm", action_mode="absolute".
+    action_anchor: str = "none"
     # Not in the paper (modes.py): 0 = off; K > 0 conditions the diffusion head on one of K
     # grasp modes (k-means clusters of how the training episodes end), chosen by a classifier
     # on the observation once per episode; mode_loss_weight scales its cross-entropy.
@@ -245,6 +253,8 @@ class ControllerConfig:
             raise ConfigError(f"grasp_modes={self.grasp_modes}: expected 0 (off) or >= 2")
         if self.mode_loss_weight < 0:
             raise ConfigError(f"mode_loss_weight={self.mode_loss_weight} must be >= 0")
+        if not 0 < self.noise_scale <= 2:
+            raise ConfigError(f"noise_scale={self.noise_scale} must be in (0, 2]")
         if not 0 <= self.warm_start_steps <= self.num_inference_steps:
             raise ConfigError(
                 f"warm_start_steps={self.warm_start_steps} must be in [0, num_inference_steps="
@@ -266,6 +276,16 @@ class ControllerConfig:
         if self.action_space not in ACTION_SPACES:
             raise ConfigError(
                 f"action_space={self.action_space!r}: expected one of {ACTION_SPACES}"
+            )
+        if self.action_anchor not in ("none", "mask"):
+            raise ConfigError(f"action_anchor={self.action_anchor!r}: expected 'none' or 'mask'")
+        if self.action_anchor == "mask" and (self.action_space, self.action_mode) != (
+            "palm",
+            "absolute",
+        ):
+            raise ConfigError(
+                "action_anchor='mask' needs action_space='palm' and action_mode='absolute', got "
+                f"{self.action_space!r} / {self.action_mode!r}"
             )
         if self.action_space == "palm" and (self.state_dim, self.action_dim) != (13, 13):
             raise ConfigError(

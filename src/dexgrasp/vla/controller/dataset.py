@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 from dexgrasp.vla.controller.configuration import ControllerConfig
 from dexgrasp.vla.controller.modes import FINAL_ACTION
+from dexgrasp.vla.controller.target import ANCHOR_GEOMETRY, mask_geometry
 
 CACHE_FORMAT = "dexgrasp-feature-cache/1"
 CAMERAS = {"head": OBS_HEAD, "wrist": OBS_WRIST}
@@ -186,6 +187,7 @@ class ControllerDataset(Dataset):
         episodes: list[int] | None = None,
         feature_cache: FeatureCache | None = None,
         seed: int = 0,
+        anchor: bool = False,
     ) -> None:
         self.store = _open_store(store)
         if len(self.store) == 0:
@@ -205,6 +207,8 @@ class ControllerDataset(Dataset):
             stops.append(np.full(stop - start, stop))
         self.frames = np.concatenate(frames).astype(np.int64)
         self.stops = np.concatenate(stops).astype(np.int64)
+        # action_anchor: every frame's episode-first-frame mask geometry (N, 8)
+        self.anchor_geometry = first_frame_geometry(self.store) if anchor else None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -228,12 +232,15 @@ class ControllerDataset(Dataset):
         relative: bool = True,
         convert: Callable[[np.ndarray], np.ndarray] | None = None,
         block: int = 4096,
+        anchors: np.ndarray | None = None,
     ) -> dict[str, Callable[[], Iterator[np.ndarray]]]:
         """What the diffusion head sees, as chunk sources for
         ``NormalizationStats.from_chunks``: every sample's state (n, D) and its action window
         (n * H, A), minus the window's starting state when ``relative``, ``block`` samples at
         a time, float64. ``convert`` maps (n, 13) joint arrays to the model's action space
-        (``PalmKinematics.to_palm``); it runs once over the store's actions and states."""
+        (``PalmKinematics.to_palm``); it runs once over the store's actions and states.
+        ``anchors`` (store frames, 3): subtracted from each window's first 3 action dims
+        (palm positions, ``action_anchor``)."""
         action, ref = self.action, self.state
         if convert is not None:
             action, ref = convert(self.action), convert(self.state)
@@ -249,6 +256,9 @@ class ControllerDataset(Dataset):
                 w = action[np.minimum(t[:, None] + steps, stop[:, None] - 1)]
                 if relative:
                     w = w - ref[t][:, None]
+                if anchors is not None:
+                    w = w.copy()
+                    w[..., :3] -= anchors[t][:, None]
                 yield w.reshape(-1, w.shape[-1]).astype(np.float64)
 
         return {OBS_STATE: states, ACTION: actions}
@@ -261,6 +271,8 @@ class ControllerDataset(Dataset):
             FINAL_ACTION: torch.from_numpy(self.action[stop - 1]),
             OBS_MASK: torch.from_numpy(np.ascontiguousarray(self.store.frame(OBS_MASK, t))),
         }
+        if self.anchor_geometry is not None:
+            item[ANCHOR_GEOMETRY] = torch.from_numpy(self.anchor_geometry[t])
         cached = self.cache.cameras if self.cache is not None else ()
         if cached:
             rng = np.random.default_rng((self.seed, self.epoch, i))
@@ -272,3 +284,15 @@ class ControllerDataset(Dataset):
             else:
                 item[key] = torch.from_numpy(np.ascontiguousarray(self.store.frame(key, t)))
         return item
+
+
+def first_frame_geometry(store: Any) -> np.ndarray:
+    """(N, 8) float32: for every frame of ``store``, the ``mask_geometry`` of its episode's
+    first mask (what ``action_anchor="mask"`` anchors the episode on)."""
+    store = _open_store(store)
+    out = np.zeros((store.num_frames, 8), np.float32)
+    for e in range(len(store)):
+        start, stop = store.episode_bounds(e)
+        mask = torch.from_numpy(np.ascontiguousarray(store.frame(OBS_MASK, start)))[None]
+        out[start:stop] = mask_geometry(mask)[0].numpy()
+    return out

@@ -61,14 +61,23 @@ from dexgrasp.vla.controller.modes import (
     mode_features,
 )
 from dexgrasp.vla.controller.normalize import Normalizer
-from dexgrasp.vla.controller.target import MASK_GEOMETRY_DIM, crop_target, mask_geometry
+from dexgrasp.vla.controller.target import (
+    ANCHOR_FEATURES,
+    ANCHOR_GEOMETRY,
+    MASK_GEOMETRY_DIM,
+    batch_anchor,
+    crop_target,
+    mask_geometry,
+    shift_positions,
+)
 
 FEAT_HEAD = "observation.features.head"  # (B, L_head, D_head) cached frozen-encoder features
 FEAT_WRIST = "observation.features.wrist"
 PALM_STATE = "observation.palm_state"  # (B, A') palm pose of the state (palm-space models)
 # What one chunk is predicted from, in a fixed order (the CUDA graph's inputs).
 CHUNK_INPUTS = (
-    OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, PALM_STATE, GRASP_MODE
+    OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, PALM_STATE, GRASP_MODE,
+    ANCHOR_GEOMETRY,
 )  # fmt: skip
 
 
@@ -105,6 +114,8 @@ class DexGraspVLAController(nn.Module):
         self.palm_state_proj = None
         if cfg.action_space == "palm" and cfg.action_mode == "absolute":
             self.palm_state_proj = _mlp(cfg.model_action_dim, d)
+        if cfg.action_anchor == "mask":  # fitted by training (target.fit_anchor_calibration)
+            self.register_buffer("anchor_calib", torch.zeros(ANCHOR_FEATURES, 3))
         self.geometry_proj = None
         if cfg.mask_geometry:
             self.geometry_proj = _mlp(MASK_GEOMETRY_DIM, d)
@@ -140,6 +151,7 @@ class DexGraspVLAController(nn.Module):
         self._queue: deque[torch.Tensor] = deque()
         self._plan: torch.Tensor | None = None  # last chunk, model space (warm_start_steps)
         self._mode: torch.Tensor | None = None  # the episode's grasp mode (grasp_modes)
+        self._anchor_geometry: torch.Tensor | None = None  # mask geometry (action_anchor)
         self._kinematics = None  # PalmKinematics, built on first use (action_space="palm")
 
     # ---- bookkeeping ------------------------------------------------------------------------
@@ -210,7 +222,7 @@ class DexGraspVLAController(nn.Module):
             palm = batch.get(PALM_STATE)  # precomputed by inference (host-side kinematics)
             if palm is None:
                 palm = self._to_model_space(batch[OBS_STATE].float())
-            palm = palm.to(self.device).float()
+            palm = shift_positions(palm.to(self.device).float(), self.target_anchor(batch), -1)
             state_token = state_token + self.palm_state_proj(norm.normalize(ACTION, palm))
         geometry = None
         if self.geometry_proj is not None or self.crop_encoder is not None:
@@ -269,7 +281,7 @@ class DexGraspVLAController(nn.Module):
         actions = self._to_model_space(actions)
         if cfg.action_mode == "relative":
             actions = actions - self._to_model_space(batch[OBS_STATE].float())[:, None]
-        actions = norm.normalize(ACTION, actions)
+        actions = norm.normalize(ACTION, shift_positions(actions, self.target_anchor(batch), -1))
         obs = self._observation_tokens(batch, augment=self.training)
         info = {}
         mode_loss = 0.0
@@ -346,6 +358,14 @@ class DexGraspVLAController(nn.Module):
             return self.mode_classifier(self._observation_tokens(batch)).argmax(-1)
 
     # ---- action space ------------------------------------------------------------------------
+    def target_anchor(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """(B, 3) where palm positions are measured from (``action_anchor="mask"``): the
+        calibrated place of ``ANCHOR_GEOMETRY`` if the batch holds it (training: the episode's
+        first frame; ``select_action``: its first chunk), else of the batch's own mask."""
+        if self.config.action_anchor == "none":
+            return None
+        return batch_anchor(batch, self.anchor_calib)
+
     @property
     def kinematics(self):
         """Palm-space kinematics (``action_space="palm"``), built on first use."""
@@ -382,7 +402,9 @@ class DexGraspVLAController(nn.Module):
         shape = (b, self.config.horizon, self.config.model_action_dim)
         noise = torch.randn(shape, generator=generator, device="cpu")
         timesteps = self.infer_scheduler.timesteps
-        if prior is not None:
+        if prior is None:
+            noise = noise * self.config.noise_scale
+        else:
             timesteps = timesteps[len(timesteps) - self.config.warm_start_steps :]
             if prior.shape != (batch[OBS_STATE].shape[0], *shape[1:]):
                 raise ValueError(
@@ -392,6 +414,7 @@ class DexGraspVLAController(nn.Module):
             prior = prior.float().to(dev)
             if self.config.action_mode == "relative":
                 prior = prior - self._to_model_space(batch[OBS_STATE].float())[:, None]
+            prior = shift_positions(prior, self.target_anchor(batch), -1)
             prior = self._require_normalizer().normalize(ACTION, prior).cpu()
             noise = self.infer_scheduler.add_noise(
                 prior.repeat_interleave(k, dim=0), noise, timesteps[:1]
@@ -418,7 +441,7 @@ class DexGraspVLAController(nn.Module):
         actions = self._require_normalizer().unnormalize(ACTION, x.float())
         if self.config.action_mode == "relative":
             actions = actions + self._to_model_space(batch[OBS_STATE].float())[:, None]
-        return actions, batch
+        return shift_positions(actions, self.target_anchor(batch), 1), batch
 
     @property
     def inference_dtype(self) -> torch.dtype | None:
@@ -447,9 +470,15 @@ class DexGraspVLAController(nn.Module):
             x = self.infer_scheduler.step(eps.float(), t, x).prev_sample
         return x
 
-    INFERENCE_FIELDS = ("n_action_steps", "num_inference_steps", "num_samples", "warm_start_steps")
+    INFERENCE_FIELDS = (
+        "n_action_steps",
+        "num_inference_steps",
+        "num_samples",
+        "warm_start_steps",
+        "noise_scale",
+    )
 
-    def set_inference(self, **fields: int) -> None:
+    def set_inference(self, **fields: float) -> None:
         """Change how a loaded policy infers (``INFERENCE_FIELDS``), validated like the config;
         clears the action queue."""
         bad = sorted(set(fields) - set(self.INFERENCE_FIELDS))
@@ -474,7 +503,7 @@ class DexGraspVLAController(nn.Module):
             raise KeyError(f"observation is missing {OBS_STATE!r}")
         unbatched = np.ndim(obs[OBS_STATE]) == 1
         out = {}
-        for key in (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE, FEAT_HEAD, FEAT_WRIST, GRASP_MODE):
+        for key in (*CHUNK_INPUTS[:6], GRASP_MODE, ANCHOR_GEOMETRY):
             if key not in obs:
                 continue
             v = obs[key]
@@ -520,6 +549,11 @@ class DexGraspVLAController(nn.Module):
                 if self._mode is None:  # chosen on the episode's first chunk, then kept
                     self._mode = self.predict_grasp_mode(obs)
                 obs = {**obs, GRASP_MODE: self._mode[0] if unbatched else self._mode}
+            if self.config.action_anchor != "none" and ANCHOR_GEOMETRY not in obs:
+                if self._anchor_geometry is None:  # read on the episode's first chunk, then kept
+                    self._anchor_geometry = mask_geometry(self._to_batch(obs)[0][OBS_MASK])
+                geo = self._anchor_geometry
+                obs = {**obs, ANCHOR_GEOMETRY: geo[0] if unbatched else geo}
             chunk, batch = self._model_chunk(obs, generator, prior)
             self._plan = chunk if self.config.warm_start_steps else None
             chunk = self._to_joints(chunk[:, :n], batch[OBS_STATE])  # IK for executed steps
@@ -533,6 +567,7 @@ class DexGraspVLAController(nn.Module):
         self._queue.clear()
         self._plan = None
         self._mode = None
+        self._anchor_geometry = None
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:

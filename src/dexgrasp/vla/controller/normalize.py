@@ -110,6 +110,7 @@ class Normalizer(nn.Module):
         mode: str = "min_max",
         relative_horizon: int | None = None,
         kinematics: Any = None,
+        anchors: np.ndarray | None = None,
     ) -> Normalizer:
         """Fit on an episode store's state and action arrays (streaming).
 
@@ -117,15 +118,18 @@ class Normalizer(nn.Module):
         what the model predicts instead, ``action[t + k] - state[t]`` for k < H within each
         episode (padded with its last action, like the training windows). ``kinematics``
         (``action_space="palm"``): actions and the subtracted state are first mapped to palm
-        space with ``kinematics.to_palm``.
+        space with ``kinematics.to_palm``. ``anchors`` (store frames, 3, ``action_anchor``):
+        subtracted from the palm positions of every window.
         """
-        if relative_horizon is None and kinematics is None:
+        if relative_horizon is None and kinematics is None and anchors is None:
             return cls(NormalizationStats.fit(store, keys=NORM_KEYS, episodes=episodes), mode)
         from dexgrasp.vla.controller.dataset import ControllerDataset
 
         windows = ControllerDataset(store, relative_horizon or 1, episodes=episodes)
         convert = kinematics.to_palm if kinematics is not None else None
-        chunks = windows.stat_chunks(relative=relative_horizon is not None, convert=convert)
+        chunks = windows.stat_chunks(
+            relative=relative_horizon is not None, convert=convert, anchors=anchors
+        )
         width = windows.action.shape[1] if convert is None else convert(windows.action[:1]).shape[1]
         shapes = {OBS_STATE: windows.state.shape[1:], ACTION: (width,)}
         return cls(NormalizationStats.from_chunks(chunks, shapes), mode)

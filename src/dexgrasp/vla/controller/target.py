@@ -66,3 +66,83 @@ def crop_target(
         (mask[:, None] > 0).to(images.dtype), grid.to(images.dtype), align_corners=True
     )
     return torch.cat([crop, m], dim=1)
+
+
+# ---- target anchor (``action_anchor="mask"``) ---------------------------------------------------
+# A palm-space policy can predict palm positions relative to where the target is, read off the
+# mask of the episode's first observation (before the hand can occlude it): a quadratic map of
+# the mask geometry to a point in the world frame, fitted once for the fixed head camera
+# (``fit_anchor_calibration``, stored with the checkpoint as ``anchor_calib``). The diffusion
+# head then predicts offsets from the target instead of reading its absolute place through the
+# network.
+ANCHOR_GEOMETRY = "observation.anchor_geometry"  # (B, 8) mask geometry the anchor is read from
+ANCHOR_FEATURES = 1 + 7 + 28  # constant, the 7 geometry values, their pairwise products
+
+
+def anchor_features(geometry: torch.Tensor) -> torch.Tensor:
+    """(B, 8) ``mask_geometry`` -> (B, 36) quadratic features; an empty mask gives only the
+    constant, so its anchor is the calibration's intercept."""
+    g = geometry[:, 1:].float() * geometry[:, :1].float()  # zeros when no mask
+    i, j = torch.triu_indices(7, 7)
+    return torch.cat([torch.ones_like(g[:, :1]), g, g[:, i] * g[:, j]], dim=1)
+
+
+def anchor_position(geometry: torch.Tensor, calib: torch.Tensor) -> torch.Tensor:
+    """(B, 8) mask geometry and (36, 3) calibration -> (B, 3) anchor, world frame (metres)."""
+    return anchor_features(geometry) @ calib.float()
+
+
+def batch_anchor(batch: dict, calib: torch.Tensor) -> torch.Tensor:
+    """(B, 3) anchor of a batch: from its ``ANCHOR_GEOMETRY`` if given, else its own mask."""
+    from dexgrasp.constants import OBS_MASK
+
+    geo = batch.get(ANCHOR_GEOMETRY)
+    geo = mask_geometry(batch[OBS_MASK].to(calib.device)) if geo is None else geo
+    return anchor_position(geo.to(calib.device), calib)
+
+
+def shift_positions(x: torch.Tensor, anchor: torch.Tensor | None, sign: int) -> torch.Tensor:
+    """Add ``sign`` x ``anchor`` (B, 3) to the palm positions (first 3 values) of (B, ..., A')
+    model-space values; ``None`` leaves them as they are."""
+    if anchor is None:
+        return x
+    anchor = anchor.to(x).view(anchor.shape[0], *([1] * (x.ndim - 2)), 3)
+    return torch.cat([x[..., :3] + sign * anchor, x[..., 3:]], dim=-1)
+
+
+def fit_anchor_calibration(
+    image_size: tuple[int, int], scenes: int = 300, seed: int = 3_000_000, ridge: float = 1e-6
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Fit the head camera's mask-geometry -> target-position map on ``scenes`` simulated
+    tabletop scenes (training objects, scene seeds from ``seed``; the target's body position
+    is the label), by ridge least squares. Returns the (36, 3) calibration and its fit on
+    the last fifth of the scenes, held out: median and 90th-percentile xy error (metres)."""
+    import gymnasium as gym
+    import numpy as np
+
+    import dexgrasp.sim  # noqa: F401  (registers the env)
+    from dexgrasp.constants import OBS_MASK
+
+    if scenes < 50:
+        raise ValueError(f"scenes={scenes}: the anchor calibration needs at least 50")
+    env = gym.make("dexgrasp/TabletopGrasp-v0", split="train", image_size=image_size)
+    feats, targets = [], []
+    try:
+        for s in range(seed, seed + scenes):
+            obs, _ = env.reset(seed=s, options={"scene_seed": s})
+            u = env.unwrapped
+            geo = mask_geometry(torch.as_tensor(obs[OBS_MASK])[None])
+            feats.append(anchor_features(geo)[0].double())
+            targets.append(torch.as_tensor(u.data.xpos[u.target_body_id]).double())
+    finally:
+        env.close()
+    x, y = torch.stack(feats), torch.stack(targets)
+    n_fit = scenes - scenes // 5
+
+    def solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        eye = torch.eye(a.shape[1], dtype=a.dtype)
+        return torch.linalg.solve(a.T @ a + ridge * len(a) * eye, a.T @ b)
+
+    held = (x[n_fit:] @ solve(x[:n_fit], y[:n_fit]) - y[n_fit:])[:, :2].norm(dim=1).numpy()
+    fit = {"median_xy_m": float(np.median(held)), "p90_xy_m": float(np.percentile(held, 90))}
+    return solve(x, y).float(), fit

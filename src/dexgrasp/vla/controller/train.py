@@ -35,6 +35,7 @@ from dexgrasp.vla.controller.configuration import ControllerConfig, TrainConfig
 from dexgrasp.vla.controller.dataset import ControllerDataset, FeatureCache, FeatureCacheError
 from dexgrasp.vla.controller.modeling import DexGraspVLAController
 from dexgrasp.vla.controller.normalize import Normalizer
+from dexgrasp.vla.controller.target import anchor_position, fit_anchor_calibration
 
 LOG_NAME = "train_log.jsonl"
 STATE_DIR = "state"
@@ -134,6 +135,19 @@ def _load_weights(model: DexGraspVLAController, source: DexGraspVLAController, n
     model.load_state_dict(theirs, strict=False)
 
 
+def _anchor_calibration(config: ControllerConfig, progress: bool) -> torch.Tensor:
+    """Fit the head camera's mask -> target calibration (``action_anchor="mask"``)."""
+    from dexgrasp.vla.controller.evaluate import camera_size
+
+    calib, fit = fit_anchor_calibration(camera_size(config.image_size))
+    if progress:
+        print(
+            f"anchor calibration: held-out target xy error median {fit['median_xy_m'] * 100:.2f}"
+            f" cm, 90th percentile {fit['p90_xy_m'] * 100:.2f} cm"
+        )
+    return calib
+
+
 def train_controller(
     data: str | Path,
     out_dir: str | Path,
@@ -168,14 +182,22 @@ def train_controller(
     state_dir = out / STATE_DIR
     resuming = resume and (state_dir / "train_state.json").is_file()
 
-    dataset = ControllerDataset(store, config.horizon, episodes=episodes, seed=train_cfg.seed)
-    source = None
+    anchored = config.action_anchor != "none"
+    dataset = ControllerDataset(
+        store, config.horizon, episodes=episodes, seed=train_cfg.seed, anchor=anchored
+    )
+    source = calib = None
+    if train_cfg.init_from and not resuming:
+        source = DexGraspVLAController.from_pretrained(train_cfg.init_from)
     if resuming and (out / "normalization.json").is_file():
         normalizer = Normalizer.load(out / "normalization.json", config.norm_mode)
-    elif train_cfg.init_from:  # fine-tuning keeps the statistics the weights were trained with
-        source = DexGraspVLAController.from_pretrained(train_cfg.init_from)
-        normalizer = source.normalizer
+    elif source is not None and source.config.action_anchor == config.action_anchor:
+        normalizer = source.normalizer  # fine-tuning keeps the statistics of its weights
     else:  # fitted on the training episodes only
+        anchors = None
+        if anchored:  # what the actions are measured from (target.py)
+            calib = _anchor_calibration(config, progress)
+            anchors = anchor_position(torch.from_numpy(dataset.anchor_geometry), calib).numpy()
         relative = config.horizon if config.action_mode == "relative" else None
         kinematics = None
         if config.action_space == "palm":
@@ -184,10 +206,12 @@ def train_controller(
             kinematics = PalmKinematics()
         normalizer = Normalizer.fit(
             store, episodes=episodes, mode=config.norm_mode, relative_horizon=relative,
-            kinematics=kinematics,
+            kinematics=kinematics, anchors=anchors,
         )  # fmt: skip
     normalizer.check_dims(config.state_dim, config.model_action_dim)
     model = DexGraspVLAController(config, normalizer)
+    if calib is not None:
+        model.anchor_calib.copy_(calib)
     if config.grasp_modes and not resuming:  # a fine-tuned source with modes brings its own
         model.fit_grasp_modes(dataset.final_actions(), seed=train_cfg.seed)
     if source is not None:
