@@ -262,9 +262,6 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-FLOAT_INFERENCE_FIELDS = ("noise_scale",)
-
-
 def _inference_settings(items: list[str], ckpt: Path) -> dict[str, float]:
     """``--set FIELD=N`` items of ``dexgrasp eval controller`` -> settings, validated against
     the checkpoint's config."""
@@ -273,15 +270,17 @@ def _inference_settings(items: list[str], ckpt: Path) -> dict[str, float]:
     from dexgrasp.vla.controller.modeling import DexGraspVLAController
 
     fields = DexGraspVLAController.INFERENCE_FIELDS
+    types = {f.name: str(f.type) for f in dataclasses.fields(ControllerConfig)}
     out = {}
     for item in items:
         field, sep, value = item.partition("=")
         if not sep or field not in fields:
             raise ValueError(f"{item!r}: expected FIELD=VALUE with FIELD one of {fields}")
+        is_float = types[field] == "float"  # the config's annotation says int or float
         try:  # ranges are checked by the config (set_inference)
-            out[field] = float(value) if field in FLOAT_INFERENCE_FIELDS else int(value)
+            out[field] = float(value) if is_float else int(value)
         except ValueError:
-            kind = "a number" if field in FLOAT_INFERENCE_FIELDS else "an integer"
+            kind = "a number" if is_float else "an integer"
             raise ValueError(f"{item!r}: the value must be {kind}") from None
     if out and (ckpt / CONFIG_NAME).is_file():
         dataclasses.replace(ControllerConfig.load(ckpt / CONFIG_NAME), **out)  # validates

@@ -56,8 +56,8 @@ from dexgrasp.vla.controller.mask_vit import MaskViT
 from dexgrasp.vla.controller.modes import (
     FINAL_ACTION,
     GRASP_MODE,
+    GraspModeMixin,
     ModeClassifier,
-    fit_modes,
     mode_features,
 )
 from dexgrasp.vla.controller.normalize import Normalizer
@@ -85,7 +85,7 @@ def _mlp(din: int, dout: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(din, dout), nn.GELU(), nn.Linear(dout, dout))
 
 
-class DexGraspVLAController(nn.Module):
+class DexGraspVLAController(GraspModeMixin, nn.Module):
     """Mask ViT + per-stream MLPs + DiT noise predictor over 64-step action chunks."""
 
     def __init__(
@@ -313,50 +313,6 @@ class DexGraspVLAController(nn.Module):
         loss = loss + self.config.mode_loss_weight * mode_loss
         return loss, {"loss": float(loss.detach()), **info}
 
-    # ---- grasp modes (modes.py) ------------------------------------------------------------------
-    def fit_grasp_modes(self, final_actions: np.ndarray, seed: int = 0) -> None:
-        """Cluster the training episodes' final joint actions (E, 13) into the modes."""
-        if self.mode_embed is None:
-            raise ConfigError("this controller has grasp_modes=0")
-        model_space = self._to_model_space(torch.as_tensor(final_actions).float()).cpu()
-        fit = fit_modes(mode_features(model_space, self.config.action_space).numpy(),
-                        self.config.grasp_modes, seed)  # fmt: skip
-        for name, value in fit.items():
-            getattr(self, f"mode_{name}").copy_(torch.as_tensor(value, dtype=torch.float32))
-
-    def grasp_mode_of(self, final_actions: torch.Tensor) -> torch.Tensor:
-        """(B, 13) final joint actions of the episodes -> (B,) index of the nearest mode."""
-        feats = mode_features(self._to_model_space(final_actions), self.config.action_space)
-        span = (self.mode_hi - self.mode_lo).clamp_min(1e-6)
-        scaled = 2 * (feats.float() - self.mode_lo) / span - 1
-        return torch.cdist(scaled, self.mode_centroids).argmin(-1)
-
-    @property
-    def episode_grasp_mode(self) -> torch.Tensor | None:
-        """The grasp mode ``select_action`` keeps for this episode, (B,) int64 (None until the
-        first chunk chooses it; ``reset()`` clears it). Setting it before the first chunk
-        chooses the mode instead of the classifier (e.g. a planner's, or for diagnosis)."""
-        return self._mode
-
-    @episode_grasp_mode.setter
-    def episode_grasp_mode(self, mode: int | torch.Tensor | None) -> None:
-        if mode is not None:
-            mode = torch.as_tensor(mode).reshape(-1).long()
-            k = self.config.grasp_modes
-            if not k or mode.min() < 0 or mode.max() >= k:
-                raise ConfigError(f"grasp mode {mode.tolist()} is not one of {k} modes")
-        self._mode = mode
-
-    @torch.inference_mode()
-    def predict_grasp_mode(self, obs: dict[str, Any]) -> torch.Tensor:
-        """The classifier's most likely mode for an observation: (B,) int64."""
-        if self.mode_classifier is None:
-            raise ConfigError("this controller has grasp_modes=0")
-        batch, _ = self._to_batch(obs)
-        dev, dtype = self.device, self.inference_dtype
-        with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            return self.mode_classifier(self._observation_tokens(batch)).argmax(-1)
-
     # ---- action space ------------------------------------------------------------------------
     def target_anchor(self, batch: dict[str, Any]) -> torch.Tensor | None:
         """(B, 3) where palm positions are measured from (``action_anchor="mask"``): the
@@ -551,7 +507,8 @@ class DexGraspVLAController(nn.Module):
                 obs = {**obs, GRASP_MODE: self._mode[0] if unbatched else self._mode}
             if self.config.action_anchor != "none" and ANCHOR_GEOMETRY not in obs:
                 if self._anchor_geometry is None:  # read on the episode's first chunk, then kept
-                    self._anchor_geometry = mask_geometry(self._to_batch(obs)[0][OBS_MASK])
+                    mask = torch.as_tensor(np.asarray(obs[OBS_MASK]))
+                    self._anchor_geometry = mask_geometry(mask[None] if unbatched else mask)
                 geo = self._anchor_geometry
                 obs = {**obs, ANCHOR_GEOMETRY: geo[0] if unbatched else geo}
             chunk, batch = self._model_chunk(obs, generator, prior)

@@ -21,9 +21,13 @@ Status). Here the choice is made once, explicitly:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
+
+from dexgrasp.vla.controller.configuration import ConfigError
 
 GRASP_MODE = "observation.grasp_mode"  # (B,) int64: the mode a chunk is conditioned on
 FINAL_ACTION = "episode.final_action"  # (B, A) the last action of a window's episode
@@ -69,4 +73,56 @@ class ModeClassifier(nn.Module):
         return self.out(pooled[:, 0])
 
 
-__all__ = ["FINAL_ACTION", "GRASP_MODE", "ModeClassifier", "fit_modes", "mode_features"]
+class GraspModeMixin:
+    """The controller's grasp-mode methods (``DexGraspVLAController`` mixes them in; they use
+    its ``mode_*`` buffers, ``mode_classifier``, ``_to_model_space``, ``_to_batch`` and
+    ``_observation_tokens``)."""
+
+    def fit_grasp_modes(self, final_actions: np.ndarray, seed: int = 0) -> None:
+        """Cluster the training episodes' final joint actions (E, 13) into the modes."""
+        if self.mode_embed is None:
+            raise ConfigError("this controller has grasp_modes=0")
+        model_space = self._to_model_space(torch.as_tensor(final_actions).float()).cpu()
+        fit = fit_modes(mode_features(model_space, self.config.action_space).numpy(),
+                        self.config.grasp_modes, seed)  # fmt: skip
+        for name, value in fit.items():
+            getattr(self, f"mode_{name}").copy_(torch.as_tensor(value, dtype=torch.float32))
+
+    def grasp_mode_of(self, final_actions: torch.Tensor) -> torch.Tensor:
+        """(B, 13) final joint actions of the episodes -> (B,) index of the nearest mode."""
+        feats = mode_features(self._to_model_space(final_actions), self.config.action_space)
+        span = (self.mode_hi - self.mode_lo).clamp_min(1e-6)
+        scaled = 2 * (feats.float() - self.mode_lo) / span - 1
+        return torch.cdist(scaled, self.mode_centroids).argmin(-1)
+
+    @property
+    def episode_grasp_mode(self) -> torch.Tensor | None:
+        """The grasp mode ``select_action`` keeps for this episode, (B,) int64 (None until the
+        first chunk chooses it; ``reset()`` clears it). Setting it before the first chunk
+        chooses the mode instead of the classifier (e.g. a planner's, or for diagnosis)."""
+        return self._mode
+
+    @episode_grasp_mode.setter
+    def episode_grasp_mode(self, mode: int | torch.Tensor | None) -> None:
+        if mode is not None:
+            mode = torch.as_tensor(mode).reshape(-1).long()
+            k = self.config.grasp_modes
+            if not k or mode.min() < 0 or mode.max() >= k:
+                raise ConfigError(f"grasp mode {mode.tolist()} is not one of {k} modes")
+        self._mode = mode
+
+    @torch.inference_mode()
+    def predict_grasp_mode(self, obs: dict[str, Any]) -> torch.Tensor:
+        """The classifier's most likely mode for an observation: (B,) int64."""
+        if self.mode_classifier is None:
+            raise ConfigError("this controller has grasp_modes=0")
+        batch, _ = self._to_batch(obs)
+        dev, dtype = self.device, self.inference_dtype
+        with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            return self.mode_classifier(self._observation_tokens(batch)).argmax(-1)
+
+
+__all__ = [
+    "FINAL_ACTION", "GRASP_MODE", "GraspModeMixin", "ModeClassifier", "fit_modes",
+    "mode_features",
+]  # fmt: skip
