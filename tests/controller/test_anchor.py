@@ -83,7 +83,9 @@ def test_policy_predicts_offsets_from_the_first_frame_anchor(monkeypatch):
     seen = []
     real = policy._model_chunk
     monkeypatch.setattr(
-        policy, "_model_chunk", lambda o, g=None, p=None: seen.append(o[ANCHOR_GEOMETRY]) or real(o, g, p)
+        policy,
+        "_model_chunk",
+        lambda o, g=None, p=None: seen.append(o[ANCHOR_GEOMETRY]) or real(o, g, p),
     )
     obs = {k: v[0].numpy() for k, v in batch.items()}
     for _ in range(policy.config.n_action_steps + 1):

@@ -45,8 +45,14 @@ def test_cli_train_then_eval(tmp_path, tiny_store, capsys):
     assert result["failures"] == {"never_touched": 1} and result["touched"] == [False]
     assert result["inference"]["num_samples"] == 2
     assert main(["eval", "controller", "--ckpt", str(tmp_path / "missing")]) == 2
-    for bad in ("hidden_dim=8", "num_samples=0", "num_samples", "num_samples=1.5",
-                "noise_scale=x", "noise_scale=3"):
+    for bad in (
+        "hidden_dim=8",
+        "num_samples=0",
+        "num_samples",
+        "num_samples=1.5",
+        "noise_scale=x",
+        "noise_scale=3",
+    ):
         assert main(["eval", "controller", "--ckpt", str(out), "--set", bad]) == 2
 
 
