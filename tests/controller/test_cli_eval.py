@@ -195,3 +195,15 @@ def test_cli_train_selects_takeover_episodes_by_step(tmp_path, episodes):
     )
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["episodes"] == 2 and prov["scene_seeds"] == [0, 2]  # the step-5 takeover is out
+
+
+def test_inference_settings_take_their_type_from_the_config(tmp_path):
+    from dexgrasp.vla.controller.cli import _inference_settings
+
+    out = _inference_settings(["noise_scale=0.5", "n_action_steps=3"], tmp_path)
+    assert out == {"noise_scale": 0.5, "n_action_steps": 3}
+    assert type(out["noise_scale"]) is float and type(out["n_action_steps"]) is int
+    with pytest.raises(ValueError, match="must be an integer"):
+        _inference_settings(["n_action_steps=0.5"], tmp_path)
+    with pytest.raises(ValueError, match="must be a number"):
+        _inference_settings(["noise_scale=low"], tmp_path)
