@@ -81,6 +81,12 @@ CHUNK_INPUTS = (
 )  # fmt: skip
 
 
+def _batched(value: Any, unbatched: bool) -> torch.Tensor:
+    """An observation entry (tensor or array) as a tensor with a batch dim."""
+    v = value if torch.is_tensor(value) else torch.as_tensor(np.ascontiguousarray(value))
+    return v[None] if unbatched else v
+
+
 def _mlp(din: int, dout: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(din, dout), nn.GELU(), nn.Linear(dout, dout))
 
@@ -462,9 +468,7 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
         for key in (*CHUNK_INPUTS[:6], GRASP_MODE, ANCHOR_GEOMETRY):
             if key not in obs:
                 continue
-            v = obs[key]
-            v = v if torch.is_tensor(v) else torch.as_tensor(np.ascontiguousarray(v))
-            out[key] = v[None] if unbatched else v
+            out[key] = _batched(obs[key], unbatched)
         for key in (
             (OBS_MASK,)
             + ((OBS_HEAD,) if FEAT_HEAD not in out else ())
@@ -507,8 +511,7 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
                 obs = {**obs, GRASP_MODE: self._mode[0] if unbatched else self._mode}
             if self.config.action_anchor != "none" and ANCHOR_GEOMETRY not in obs:
                 if self._anchor_geometry is None:  # read on the episode's first chunk, then kept
-                    mask = torch.as_tensor(np.asarray(obs[OBS_MASK]))
-                    self._anchor_geometry = mask_geometry(mask[None] if unbatched else mask)
+                    self._anchor_geometry = mask_geometry(_batched(obs[OBS_MASK], unbatched))
                 geo = self._anchor_geometry
                 obs = {**obs, ANCHOR_GEOMETRY: geo[0] if unbatched else geo}
             chunk, batch = self._model_chunk(obs, generator, prior)
