@@ -207,3 +207,7 @@ def test_inference_settings_take_their_type_from_the_config(tmp_path):
         _inference_settings(["n_action_steps=0.5"], tmp_path)
     with pytest.raises(ValueError, match="must be a number"):
         _inference_settings(["noise_scale=low"], tmp_path)
+    out = _inference_settings(["sample_select=coherent", "episode_noise=True"], tmp_path)
+    assert out == {"sample_select": "coherent", "episode_noise": True}
+    with pytest.raises(ValueError, match="must be true or false"):
+        _inference_settings(["episode_noise=maybe"], tmp_path)

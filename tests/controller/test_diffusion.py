@@ -15,6 +15,7 @@ from dexgrasp.vla.controller.diffusion import (
     immiscible_noise,
     make_inference_scheduler,
     make_train_scheduler,
+    coherent,
     medoid,
 )
 
@@ -72,3 +73,18 @@ def test_medoid_picks_the_sample_inside_the_majority_mode():
     assert float(out[1, 0, 0]) in (1.0, 2.0)
     with pytest.raises(ValueError, match="expected"):
         medoid(torch.zeros(4, 5))
+
+
+def test_coherent_picks_the_sample_that_continues_the_plan():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 8, 3, generator=g)
+    plan = torch.randn(2, 8, 3, generator=g)
+    plan[0, 3:] = x[0, 4, :5] + 0.01  # row 0 continues with sample 4, row 1 with sample 1
+    plan[1, 3:] = x[1, 1, :5] - 0.01
+    out = coherent(x, plan, shift=3)
+    assert out.shape == (2, 8, 3)
+    assert torch.equal(out[0], x[0, 4]) and torch.equal(out[1], x[1, 1])
+    with pytest.raises(ValueError, match="expected samples"):
+        coherent(x, plan[:, :4], shift=3)
+    with pytest.raises(ValueError, match="shift"):
+        coherent(x, plan, shift=8)

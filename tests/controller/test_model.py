@@ -148,9 +148,9 @@ def test_warm_start_continues_the_previous_chunk(monkeypatch):
     priors, chunks = [], []
     real = policy._model_chunk
 
-    def recording(obs, generator=None, prior=None):
+    def recording(obs, generator=None, prior=None, plan=None):
         priors.append(prior)
-        out = real(obs, generator, prior)
+        out = real(obs, generator, prior, plan)
         chunks.append(out[0])
         return out
 
@@ -201,6 +201,74 @@ def test_noise_scale_scales_the_initial_noise(monkeypatch):
     assert torch.allclose(seen[1], 0.25 * seen[0])
     with pytest.raises(ConfigError, match="noise_scale"):
         policy.set_inference(noise_scale=0.0)
+
+
+def test_episode_noise_is_drawn_once_per_episode(monkeypatch):
+    policy = make_policy().eval()
+    policy.set_inference(episode_noise=True)
+    batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
+    seen = []
+    real = policy._denoise
+
+    def spy(cond, noise, steps):
+        seen.append(noise.clone())
+        return real(cond, noise, steps)
+
+    monkeypatch.setattr(policy, "_denoise", spy)
+    gen = torch.Generator().manual_seed(0)
+    first = policy._model_chunk(batch, gen)[0]
+    again = policy._model_chunk(batch, gen)[0]  # the generator has moved on; the noise has not
+    assert torch.equal(seen[0], seen[1]) and torch.equal(first, again)
+    policy.reset()
+    policy._model_chunk(batch, gen)
+    assert not torch.equal(seen[2], seen[0])  # a new episode draws anew
+    policy.set_inference(episode_noise=False)
+    policy._model_chunk(batch, gen)
+    policy._model_chunk(batch, gen)
+    assert not torch.equal(seen[3], seen[4])  # the default: fresh noise for every chunk
+
+
+def test_coherent_selection_continues_the_previous_chunk(monkeypatch):
+    policy = make_policy().eval()
+    policy.set_inference(num_samples=4, sample_select="coherent")
+    n = policy.config.n_action_steps
+    plans, chunks = [], []
+    real = policy._model_chunk
+
+    def recording(obs, generator=None, prior=None, plan=None):
+        plans.append(plan)
+        out = real(obs, generator, prior, plan)
+        chunks.append(out[0])
+        return out
+
+    monkeypatch.setattr(policy, "_model_chunk", recording)
+    obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(n + 1):
+        policy.select_action(obs, generator=gen)
+    assert plans[0] is None and torch.equal(plans[1], chunks[0])
+    # a plan whose remainder is the start of one sample (not the medoid) picks that sample
+    monkeypatch.setattr(policy, "_model_chunk", real)
+    samples = []
+    real_denoise = policy._denoise
+
+    def spy(cond, noise, steps):
+        samples.append(real_denoise(cond, noise, steps))
+        return samples[-1]
+
+    monkeypatch.setattr(policy, "_denoise", spy)
+    batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
+    medoid_pick = real(batch, torch.Generator().manual_seed(5))[0]
+    unnorm = policy._require_normalizer().unnormalize(ACTION, samples[0].float())
+    j = next(i for i in range(4) if not torch.allclose(unnorm[i], medoid_pick[0]))
+    plan = torch.zeros_like(medoid_pick)
+    plan[:, n:] = unnorm[j, :-n]
+    picked = real(batch, torch.Generator().manual_seed(5), plan=plan)[0]
+    torch.testing.assert_close(picked[0], unnorm[j])
+    policy.reset()
+    assert policy._plan is None
+    with pytest.raises(ConfigError, match="sample_select"):
+        policy.set_inference(sample_select="best")
 
 
 def test_bf16_autocast_close_to_fp32():

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from dexgrasp.constants import MIXED_PRECISION_MODES
 
@@ -262,7 +263,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inference_settings(items: list[str], ckpt: Path) -> dict[str, float]:
+def _inference_settings(items: list[str], ckpt: Path) -> dict[str, Any]:
     """``--set FIELD=N`` items of ``dexgrasp eval controller`` -> settings, validated against
     the checkpoint's config."""
     from dexgrasp.vla.controller.checkpoint import CONFIG_NAME
@@ -271,16 +272,24 @@ def _inference_settings(items: list[str], ckpt: Path) -> dict[str, float]:
 
     fields = DexGraspVLAController.INFERENCE_FIELDS
     types = {f.name: str(f.type) for f in dataclasses.fields(ControllerConfig)}
+    parsers = {  # the config's annotation says how to read the value
+        "int": (int, "an integer"),
+        "float": (float, "a number"),
+        "str": (str, "a string"),
+        "bool": (
+            {"true": True, "1": True, "false": False, "0": False}.__getitem__,
+            "true or false",
+        ),
+    }
     out = {}
     for item in items:
         field, sep, value = item.partition("=")
         if not sep or field not in fields:
             raise ValueError(f"{item!r}: expected FIELD=VALUE with FIELD one of {fields}")
-        is_float = types[field] == "float"  # the config's annotation says int or float
-        try:  # ranges are checked by the config (set_inference)
-            out[field] = float(value) if is_float else int(value)
-        except ValueError:
-            kind = "a number" if is_float else "an integer"
+        parse, kind = parsers[types[field]]
+        try:  # ranges and choices are checked by the config (set_inference)
+            out[field] = parse(value.lower() if types[field] == "bool" else value)
+        except (ValueError, KeyError):
             raise ValueError(f"{item!r}: the value must be {kind}") from None
     if out and (ckpt / CONFIG_NAME).is_file():
         dataclasses.replace(ControllerConfig.load(ckpt / CONFIG_NAME), **out)  # validates

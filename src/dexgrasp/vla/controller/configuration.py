@@ -161,6 +161,15 @@ class ControllerConfig:
     # is denoised from (1 = the paper). Below 1 the sampler starts nearer the middle of the
     # action range ("temperature" of the sampler); warm-started chunks are not affected.
     noise_scale: float = 1.0
+    # Inference only (not in the paper), with num_samples > 1: which of the samples runs.
+    # "medoid": the one closest to the others. "coherent": after an episode's first chunk, the
+    # one whose first steps best continue the previous chunk's unexecuted remainder (backward
+    # coherence, as in bidirectional decoding), so successive chunks keep one grasp.
+    sample_select: str = "medoid"
+    # Inference only (not in the paper): draw a chunk's initial noise once per episode and
+    # reuse it for every chunk (reset() draws anew), so the deterministic DDIM sampler maps
+    # similar observations to similar chunks instead of a fresh draw per chunk.
+    episode_noise: bool = False
     immiscible: bool = True
     # Normalisation of state and action (min_max maps to [-1, 1], needed by clip_sample)
     norm_mode: str = "min_max"
@@ -253,6 +262,10 @@ class ControllerConfig:
             raise ConfigError(f"grasp_modes={self.grasp_modes}: expected 0 (off) or >= 2")
         if self.mode_loss_weight < 0:
             raise ConfigError(f"mode_loss_weight={self.mode_loss_weight} must be >= 0")
+        if self.sample_select not in ("medoid", "coherent"):
+            raise ConfigError(
+                f"sample_select={self.sample_select!r}: expected 'medoid' or 'coherent'"
+            )
         if not 0 < self.noise_scale <= 2:
             raise ConfigError(f"noise_scale={self.noise_scale} must be in (0, 2]")
         if not 0 <= self.warm_start_steps <= self.num_inference_steps:

@@ -88,3 +88,25 @@ def medoid(samples: torch.Tensor) -> torch.Tensor:
     flat = samples.flatten(2)
     total = torch.cdist(flat, flat).sum(-1)  # (B, K)
     return samples[torch.arange(samples.shape[0]), total.argmin(-1)]
+
+
+def coherent(samples: torch.Tensor, plan: torch.Tensor, shift: int) -> torch.Tensor:
+    """(B, K, H, A) chunks -> (B, H, A): per batch row, the sample that best continues
+    ``plan`` (B, H, A), the chunk chosen ``shift`` steps earlier. Compares the sample's first
+    ``H - shift`` steps with the plan's unexecuted remainder (the backward-coherence pick of
+    bidirectional decoding, Liu et al. 2024): successive chunks then stay in one grasp mode."""
+    if (
+        samples.ndim != 4
+        or plan.ndim != 3
+        or (samples.shape[0], *samples.shape[2:]) != tuple(plan.shape)
+    ):
+        raise ValueError(
+            f"expected samples (B, K, H, A) and plan (B, H, A), got {tuple(samples.shape)} "
+            f"and {tuple(plan.shape)}"
+        )
+    h = samples.shape[2]
+    if not 0 <= shift < h:
+        raise ValueError(f"shift={shift} must be in [0, horizon={h})")
+    overlap = samples[:, :, : h - shift] - plan[:, None, shift:]
+    dist = overlap.flatten(2).norm(dim=-1)  # (B, K)
+    return samples[torch.arange(samples.shape[0]), dist.argmin(-1)]

@@ -37,6 +37,7 @@ from dexgrasp.cuda_graph import GraphCache
 from dexgrasp.vla.controller.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dexgrasp.vla.controller.configuration import ConfigError, ControllerConfig
 from dexgrasp.vla.controller.diffusion import (
+    coherent,
     immiscible_noise,
     make_inference_scheduler,
     make_train_scheduler,
@@ -155,7 +156,8 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
         self.use_cuda_graph = True
         self._graphs = GraphCache()
         self._queue: deque[torch.Tensor] = deque()
-        self._plan: torch.Tensor | None = None  # last chunk, model space (warm_start_steps)
+        self._plan: torch.Tensor | None = None  # last chunk, model space (warm start, coherent)
+        self._noise: torch.Tensor | None = None  # the episode's initial noise (episode_noise)
         self._mode: torch.Tensor | None = None  # the episode's grasp mode (grasp_modes)
         self._anchor_geometry: torch.Tensor | None = None  # mask geometry (action_anchor)
         self._kinematics = None  # PalmKinematics, built on first use (action_space="palm")
@@ -349,10 +351,13 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
         obs: dict[str, Any],
         generator: torch.Generator | None = None,
         prior: torch.Tensor | None = None,
+        plan: torch.Tensor | None = None,
     ):
         """One denoised chunk in the model's action space (absolute, unnormalised), float32,
         with the batch it was predicted from. ``prior`` (B, H, A), in the same space: warm
-        start from it (``warm_start_steps`` DDIM steps) instead of from pure noise."""
+        start from it (``warm_start_steps`` DDIM steps) instead of from pure noise. ``plan``
+        (B, H, A), in the same space: the chunk chosen ``n_action_steps`` earlier, which
+        ``sample_select="coherent"`` continues."""
         batch, _ = self._to_batch(obs)
         dev = self.device
         dtype = self.inference_dtype
@@ -362,7 +367,12 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
         names = tuple(key for key in CHUNK_INPUTS if key in batch)
         b = batch[OBS_STATE].shape[0] * k
         shape = (b, self.config.horizon, self.config.model_action_dim)
-        noise = torch.randn(shape, generator=generator, device="cpu")
+        if not self.config.episode_noise:
+            noise = torch.randn(shape, generator=generator, device="cpu")
+        else:  # drawn on the episode's first chunk, then reused: one sampler path per episode
+            if self._noise is None or self._noise.shape != shape:
+                self._noise = torch.randn(shape, generator=generator, device="cpu")
+            noise = self._noise.clone()
         timesteps = self.infer_scheduler.timesteps
         if prior is None:
             noise = noise * self.config.noise_scale
@@ -373,11 +383,7 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
                     f"warm-start prior {tuple(prior.shape)} does not fit this batch "
                     f"({batch[OBS_STATE].shape[0]}, *{shape[1:]}); call reset() between episodes"
                 )
-            prior = prior.float().to(dev)
-            if self.config.action_mode == "relative":
-                prior = prior - self._to_model_space(batch[OBS_STATE].float())[:, None]
-            prior = shift_positions(prior, self.target_anchor(batch), -1)
-            prior = self._require_normalizer().normalize(ACTION, prior).cpu()
+            prior = self._normalized_chunk(prior, batch).cpu()
             noise = self.infer_scheduler.add_noise(
                 prior.repeat_interleave(k, dim=0), noise, timesteps[:1]
             )
@@ -399,11 +405,24 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
             with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 x = chunk(*inputs)
         if k > 1:
-            x = medoid(x.float().unflatten(0, (-1, k)))
+            x = x.float().unflatten(0, (-1, k))
+            if self.config.sample_select == "coherent" and plan is not None:
+                x = coherent(x, self._normalized_chunk(plan, batch), self.config.n_action_steps)
+            else:
+                x = medoid(x)
         actions = self._require_normalizer().unnormalize(ACTION, x.float())
         if self.config.action_mode == "relative":
             actions = actions + self._to_model_space(batch[OBS_STATE].float())[:, None]
         return shift_positions(actions, self.target_anchor(batch), 1), batch
+
+    def _normalized_chunk(self, chunk: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """(B, H, A) absolute model-space actions -> the normalised space the head denoises in
+        for this ``batch`` (relative to its state, shifted by its anchor), on ``self.device``."""
+        chunk = chunk.float().to(self.device)
+        if self.config.action_mode == "relative":
+            chunk = chunk - self._to_model_space(batch[OBS_STATE].float())[:, None]
+        chunk = shift_positions(chunk, self.target_anchor(batch), -1)
+        return self._require_normalizer().normalize(ACTION, chunk)
 
     @property
     def inference_dtype(self) -> torch.dtype | None:
@@ -438,9 +457,11 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
         "num_samples",
         "warm_start_steps",
         "noise_scale",
+        "sample_select",
+        "episode_noise",
     )
 
-    def set_inference(self, **fields: float) -> None:
+    def set_inference(self, **fields: Any) -> None:
         """Change how a loaded policy infers (``INFERENCE_FIELDS``), validated like the config;
         clears the action queue."""
         bad = sorted(set(fields) - set(self.INFERENCE_FIELDS))
@@ -514,8 +535,9 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
                     self._anchor_geometry = mask_geometry(_batched(obs[OBS_MASK], unbatched))
                 geo = self._anchor_geometry
                 obs = {**obs, ANCHOR_GEOMETRY: geo[0] if unbatched else geo}
-            chunk, batch = self._model_chunk(obs, generator, prior)
-            self._plan = chunk if self.config.warm_start_steps else None
+            chunk, batch = self._model_chunk(obs, generator, prior, plan)
+            keep = self.config.warm_start_steps or self.config.sample_select == "coherent"
+            self._plan = chunk if keep else None
             chunk = self._to_joints(chunk[:, :n], batch[OBS_STATE])  # IK for executed steps
             self._queue.extend(chunk.transpose(0, 1))
         action = self._queue.popleft()
@@ -526,6 +548,7 @@ class DexGraspVLAController(GraspModeMixin, nn.Module):
         mode (call at the start of every episode)."""
         self._queue.clear()
         self._plan = None
+        self._noise = None
         self._mode = None
         self._anchor_geometry = None
 
