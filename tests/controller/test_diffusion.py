@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from dexgrasp.vla.controller.configuration import ControllerConfig
 from dexgrasp.vla.controller.diffusion import (
+    coherent,
     immiscible_assignment,
     immiscible_noise,
     make_inference_scheduler,
     make_train_scheduler,
-    coherent,
     medoid,
 )
 
