@@ -85,7 +85,8 @@ def register(
         default=[],
         metavar="FIELD=VALUE",
         help="inference setting: n_action_steps, num_inference_steps, num_samples, "
-        "warm_start_steps or noise_scale (e.g. --set num_samples=4 --set noise_scale=0.5)",
+        "warm_start_steps, noise_scale, sample_select (medoid|coherent) or episode_noise "
+        "(true|false) (e.g. --set num_samples=4 --set sample_select=coherent)",
     )
     e.add_argument("--attempts", type=int, default=1,
                    help="tries per scene, the robot reset to home after a failed one (the "
