@@ -111,3 +111,22 @@ def test_continue_grasp_takes_over_just_before_the_hand_closed():
     with pytest.raises(ValueError, match="window"):
         TakeoverConfig(window=0)
     env.close()
+
+
+def test_after_miss_takes_over_only_from_the_stalled_closed_hand():
+    gym = pytest.importorskip("gymnasium")
+    import dexgrasp.sim  # noqa: F401  (registers the env)
+
+    env = gym.make("dexgrasp/TabletopGrasp-v0", image_size=(32, 32), n_objects=3, max_steps=500)
+    cfg = TakeoverConfig(takeovers=2, min_step=1, max_steps=12, after_miss=True, window=3)
+    ok, runs = policy_takeovers(env, _ClosingPolicy(5), 11, np.random.default_rng(0), cfg)
+    assert not ok and len(runs) == 2
+    for r in runs:
+        assert r.meta["takeover_closed_step"] == 5
+        assert 8 <= r.meta["takeover_step"] <= 11  # at least `window` steps after the closure
+    # a failed episode whose hand never closed gives no takeover
+    ok, runs = policy_takeovers(env, _ClosingPolicy(99), 11, np.random.default_rng(0), cfg)
+    assert not ok and runs == []
+    with pytest.raises(ValueError, match="exclude each other"):
+        TakeoverConfig(continue_grasp=True, after_miss=True)
+    env.close()

@@ -131,6 +131,9 @@ def register(
     k.add_argument("--continue-grasp", action="store_true",
                    help="the expert corrects the policy's own grasp (the feasible grasp nearest "
                    "where its hand closed, from states just before) instead of planning afresh")  # fmt: skip
+    k.add_argument("--after-miss", action="store_true",
+                   help="take over only after the policy's hand closed on nothing (the stalled "
+                   "empty hand): the expert opens it and grasps again")  # fmt: skip
     k.set_defaults(func=_takeover)
 
 
@@ -139,7 +142,9 @@ def _takeover(args: argparse.Namespace) -> int:
     from dexgrasp.vla.controller.takeover import TakeoverSource
 
     try:
-        source = TakeoverSource(args.ckpt, args.takeovers_per_episode, args.continue_grasp)
+        source = TakeoverSource(
+            args.ckpt, args.takeovers_per_episode, args.continue_grasp, args.after_miss
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

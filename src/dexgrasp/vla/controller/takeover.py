@@ -23,6 +23,13 @@ policy to open and go elsewhere (docs/controller.md, session 9); these labels we
 keep a grasp under way. They did not help either: fine-tuning the shipped controller on 300 of
 them lowered it from 50/100 to 33/100 (docs/controller.md, session 15).
 
+With ``TakeoverConfig(after_miss=True)`` (``--after-miss``) the takeover states come from after
+the policy's hand closed on nothing: at least ``window`` steps after the closure, target not
+lifted. This is where the closed-loop policy stalls: it holds its closed, empty hand above the
+table until the time limit (docs/controller.md, session 18). The expert's plan from there opens
+the hand on the way back to a pre-grasp and grasps again, which is the in-episode re-grasp the
+paper counts within one attempt. Failed episodes in which the hand never closed give none.
+
 ``dexgrasp takeover --ckpt CKPT --out STORE ...`` runs this in worker processes and stores
 the episodes (``meta["takeover_step"]``: the policy step the expert took over at); from
 Python, ``dexgrasp.sim.cli.collect(out, n, source=TakeoverSource(ckpt))``.
@@ -50,17 +57,22 @@ class TakeoverConfig:
     re-grasps, so states holding the target up are not corrections). max_steps: length of the
     policy episode (the evaluation's). continue_grasp: correct the policy's own grasp (see the
     module docstring), from states in the ``window`` steps before its hand closed (all states
-    from ``min_step`` on when it never closed)."""
+    from ``min_step`` on when it never closed). after_miss: take over only from states at
+    least ``window`` steps after the policy's hand closed (the stalled, empty hand); none
+    when it never closed. The two modes exclude each other."""
 
     takeovers: int = 2
     min_step: int = 10
     max_steps: int = DEFAULT_MAX_STEPS
     continue_grasp: bool = False
     window: int = 20
+    after_miss: bool = False
 
     def __post_init__(self) -> None:
         if self.takeovers < 1:
             raise ValueError(f"takeovers={self.takeovers} must be >= 1")
+        if self.continue_grasp and self.after_miss:
+            raise ValueError("continue_grasp and after_miss exclude each other")
         if self.window < 1:
             raise ValueError(f"window={self.window} must be >= 1")
         if not 0 <= self.min_step < self.max_steps:
@@ -98,6 +110,11 @@ def policy_takeovers(
     if info["success"]:
         return True, []
     prefer = None
+    if cfg.after_miss:
+        t_close = None if closed is None else closed[0]
+        snapshots = [s for s in snapshots if t_close is not None and s[0] >= t_close + cfg.window]
+        if not snapshots:
+            return False, []
     if cfg.continue_grasp and closed is not None:
         t_close, prefer = closed[0], closed[1:]
         near = [s for s in snapshots if t_close - cfg.window <= s[0] <= t_close]
@@ -108,6 +125,8 @@ def policy_takeovers(
         t, state = snapshots[i]
         obs, _ = u.set_state(state)
         meta = {**scene_meta(env, scene_seed), "takeover_step": int(t)}
+        if cfg.after_miss:
+            meta["takeover_closed_step"] = int(closed[0])
         if cfg.continue_grasp:
             # Without a closure, continue towards wherever the palm is now.
             meta["takeover_closed_step"] = None if closed is None else int(closed[0])
@@ -126,13 +145,23 @@ class TakeoverSource:
     """``collect``'s per-attempt episodes for expert takeover of the controller at ``ckpt``
     (picklable; each worker process loads the policy on its first attempt, one torch thread)."""
 
-    def __init__(self, ckpt: str | Path, takeovers: int = 2, continue_grasp: bool = False) -> None:
+    def __init__(
+        self,
+        ckpt: str | Path,
+        takeovers: int = 2,
+        continue_grasp: bool = False,
+        after_miss: bool = False,
+    ) -> None:
         if not (Path(ckpt) / "config.json").is_file():
             raise ValueError(f"--ckpt {ckpt}: not a controller checkpoint (no config.json)")
         self.ckpt = str(ckpt)
-        self.config = TakeoverConfig(takeovers=takeovers, continue_grasp=continue_grasp)
+        self.config = TakeoverConfig(
+            takeovers=takeovers, continue_grasp=continue_grasp, after_miss=after_miss
+        )
         # stored with each episode; keys resuming
         self.meta = {"takeover_policy": self.ckpt, "takeover_continue_grasp": continue_grasp}
+        if after_miss:
+            self.meta["takeover_after_miss"] = True
         self._policy = None
 
     def __getstate__(self) -> dict:
