@@ -141,15 +141,16 @@ def test_select_action_runs_the_receding_horizon(monkeypatch):
     assert all(prior is None for prior in calls)  # warm start is off by default
 
 
-def test_warm_start_continues_the_previous_chunk(monkeypatch):
-    policy = make_policy().eval()
-    policy.set_inference(warm_start_steps=3)
-    n, horizon = policy.config.n_action_steps, policy.config.horizon
-    priors, chunks = [], []
+def _record_chunks(monkeypatch, policy, steps: int):
+    """Run ``steps`` select_action calls on one observation, recording each chunk's warm-start
+    prior, coherence plan and output: (priors, plans, chunks). ``policy._model_chunk`` stays
+    recording, so later calls append."""
+    priors, plans, chunks = [], [], []
     real = policy._model_chunk
 
     def recording(obs, generator=None, prior=None, plan=None):
         priors.append(prior)
+        plans.append(plan)
         out = real(obs, generator, prior, plan)
         chunks.append(out[0])
         return out
@@ -157,15 +158,23 @@ def test_warm_start_continues_the_previous_chunk(monkeypatch):
     monkeypatch.setattr(policy, "_model_chunk", recording)
     obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}
     gen = torch.Generator().manual_seed(0)
-    for _ in range(2 * n + 1):
+    for _ in range(steps):
         policy.select_action(obs, generator=gen)
+    return priors, plans, chunks
+
+
+def test_warm_start_continues_the_previous_chunk(monkeypatch):
+    policy = make_policy().eval()
+    policy.set_inference(warm_start_steps=3)
+    n, horizon = policy.config.n_action_steps, policy.config.horizon
+    priors, _, chunks = _record_chunks(monkeypatch, policy, 2 * n + 1)
     assert priors[0] is None and len(priors) == 3
     for prev, prior in zip(chunks, priors[1:], strict=False):
         # the unexecuted remainder, held at the last action to the full horizon
         assert torch.equal(prior[:, : horizon - n], prev[:, n:])
         assert torch.equal(prior[:, horizon - n :], prev[:, -1:].expand(-1, n, -1))
     policy.reset()
-    policy.select_action(obs, generator=gen)
+    policy.select_action({k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION})
     assert priors[-1] is None  # a new episode starts from noise
 
 
@@ -184,9 +193,8 @@ def test_warm_start_from_a_plan_stays_near_it():
         policy.set_inference(warm_start_steps=policy.config.num_inference_steps + 1)
 
 
-def test_noise_scale_scales_the_initial_noise(monkeypatch):
-    policy = make_policy().eval()
-    batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
+def _spy_noise(monkeypatch, policy) -> list[torch.Tensor]:
+    """The initial noise of every chunk ``policy`` denoises from now on, in call order."""
     seen = []
     real = policy._denoise
 
@@ -195,6 +203,13 @@ def test_noise_scale_scales_the_initial_noise(monkeypatch):
         return real(cond, noise, steps)
 
     monkeypatch.setattr(policy, "_denoise", spy)
+    return seen
+
+
+def test_noise_scale_scales_the_initial_noise(monkeypatch):
+    policy = make_policy().eval()
+    batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
+    seen = _spy_noise(monkeypatch, policy)
     policy._model_chunk(batch, torch.Generator().manual_seed(0))
     policy.set_inference(noise_scale=0.25)
     policy._model_chunk(batch, torch.Generator().manual_seed(0))
@@ -207,14 +222,7 @@ def test_episode_noise_is_drawn_once_per_episode(monkeypatch):
     policy = make_policy().eval()
     policy.set_inference(episode_noise=True)
     batch = {k: v for k, v in make_batch(1).items() if k != ACTION}
-    seen = []
-    real = policy._denoise
-
-    def spy(cond, noise, steps):
-        seen.append(noise.clone())
-        return real(cond, noise, steps)
-
-    monkeypatch.setattr(policy, "_denoise", spy)
+    seen = _spy_noise(monkeypatch, policy)
     gen = torch.Generator().manual_seed(0)
     first = policy._model_chunk(batch, gen)[0]
     again = policy._model_chunk(batch, gen)[0]  # the generator has moved on; the noise has not
@@ -232,20 +240,8 @@ def test_coherent_selection_continues_the_previous_chunk(monkeypatch):
     policy = make_policy().eval()
     policy.set_inference(num_samples=4, sample_select="coherent")
     n = policy.config.n_action_steps
-    plans, chunks = [], []
     real = policy._model_chunk
-
-    def recording(obs, generator=None, prior=None, plan=None):
-        plans.append(plan)
-        out = real(obs, generator, prior, plan)
-        chunks.append(out[0])
-        return out
-
-    monkeypatch.setattr(policy, "_model_chunk", recording)
-    obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(n + 1):
-        policy.select_action(obs, generator=gen)
+    _, plans, chunks = _record_chunks(monkeypatch, policy, n + 1)
     assert plans[0] is None and torch.equal(plans[1], chunks[0])
     # a plan whose remainder is the start of one sample (not the medoid) picks that sample
     monkeypatch.setattr(policy, "_model_chunk", real)

@@ -12,11 +12,18 @@ from dexgrasp.vla.controller.takeover import TakeoverConfig, policy_takeovers
 from .test_model import make_policy
 
 
-def test_expert_takes_over_from_the_policy_state():
+@pytest.fixture
+def env():
+    """A small-image, 3-object scene env with room for the expert after the policy's steps."""
     gym = pytest.importorskip("gymnasium")
     import dexgrasp.sim  # noqa: F401  (registers the env)
 
-    env = gym.make("dexgrasp/TabletopGrasp-v0", image_size=(32, 32), n_objects=3, max_steps=500)
+    made = gym.make("dexgrasp/TabletopGrasp-v0", image_size=(32, 32), n_objects=3, max_steps=500)
+    yield made
+    made.close()
+
+
+def test_expert_takes_over_from_the_policy_state(env):
     policy = make_policy(image_size=32)
     policy.train()  # policy_takeovers puts it in eval mode (train mode samples differently)
     cfg = TakeoverConfig(takeovers=2, min_step=3, max_steps=8)
@@ -42,7 +49,6 @@ def test_expert_takes_over_from_the_policy_state():
     assert len(r.frames[ACTION]) == len(r.frames[OBS_STATE]) == 75
     with pytest.raises(ValueError, match="min_step"):
         TakeoverConfig(min_step=8, max_steps=8)
-    env.close()
 
 
 def test_takeover_refuses_a_bad_checkpoint(tmp_path):
@@ -96,11 +102,7 @@ class _ClosingPolicy:
         return torch.from_numpy(action)
 
 
-def test_continue_grasp_takes_over_just_before_the_hand_closed():
-    gym = pytest.importorskip("gymnasium")
-    import dexgrasp.sim  # noqa: F401  (registers the env)
-
-    env = gym.make("dexgrasp/TabletopGrasp-v0", image_size=(32, 32), n_objects=3, max_steps=500)
+def test_continue_grasp_takes_over_just_before_the_hand_closed(env):
     cfg = TakeoverConfig(takeovers=2, min_step=1, max_steps=12, continue_grasp=True, window=3)
     ok, runs = policy_takeovers(env, _ClosingPolicy(8), 11, np.random.default_rng(0), cfg)
     assert not ok and len(runs) == 2
@@ -110,14 +112,9 @@ def test_continue_grasp_takes_over_just_before_the_hand_closed():
         assert r.meta["prefer_distance"] >= 0 and r.meta["direct"] is False  # home is far
     with pytest.raises(ValueError, match="window"):
         TakeoverConfig(window=0)
-    env.close()
 
 
-def test_after_miss_takes_over_only_from_the_stalled_closed_hand():
-    gym = pytest.importorskip("gymnasium")
-    import dexgrasp.sim  # noqa: F401  (registers the env)
-
-    env = gym.make("dexgrasp/TabletopGrasp-v0", image_size=(32, 32), n_objects=3, max_steps=500)
+def test_after_miss_takes_over_only_from_the_stalled_closed_hand(env):
     cfg = TakeoverConfig(takeovers=2, min_step=1, max_steps=12, after_miss=True, window=3)
     ok, runs = policy_takeovers(env, _ClosingPolicy(5), 11, np.random.default_rng(0), cfg)
     assert not ok and len(runs) == 2
@@ -129,4 +126,3 @@ def test_after_miss_takes_over_only_from_the_stalled_closed_hand():
     assert not ok and runs == []
     with pytest.raises(ValueError, match="exclude each other"):
         TakeoverConfig(continue_grasp=True, after_miss=True)
-    env.close()
