@@ -85,7 +85,7 @@ def test_policy_predicts_offsets_from_the_first_frame_anchor(monkeypatch):
     monkeypatch.setattr(
         policy,
         "_model_chunk",
-        lambda o, g=None, p=None: seen.append(o[ANCHOR_GEOMETRY]) or real(o, g, p),
+        lambda o, g=None, p=None, plan=None: seen.append(o[ANCHOR_GEOMETRY]) or real(o, g, p, plan),
     )
     obs = {k: v[0].numpy() for k, v in batch.items()}
     for _ in range(policy.config.n_action_steps + 1):

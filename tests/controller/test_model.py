@@ -126,9 +126,9 @@ def test_select_action_runs_the_receding_horizon(monkeypatch):
     calls = []
     real = policy._model_chunk
 
-    def counting(obs, generator=None, prior=None):
+    def counting(obs, generator=None, prior=None, plan=None):
         calls.append(prior)
-        return real(obs, generator, prior)
+        return real(obs, generator, prior, plan)
 
     monkeypatch.setattr(policy, "_model_chunk", counting)
     obs = {k: v[0].numpy() for k, v in make_batch(1).items() if k != ACTION}  # env-style, unbatched
