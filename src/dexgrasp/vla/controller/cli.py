@@ -283,7 +283,7 @@ def _inference_settings(items: list[str], ckpt: Path) -> dict[str, Any]:
         "float": (float, "a number"),
         "str": (str, "a string"),
         "bool": (
-            {"true": True, "1": True, "false": False, "0": False}.__getitem__,
+            lambda v: {"true": True, "1": True, "false": False, "0": False}[v.lower()],
             "true or false",
         ),
     }
@@ -294,7 +294,7 @@ def _inference_settings(items: list[str], ckpt: Path) -> dict[str, Any]:
             raise ValueError(f"{item!r}: expected FIELD=VALUE with FIELD one of {fields}")
         parse, kind = parsers[types[field]]
         try:  # ranges and choices are checked by the config (set_inference)
-            out[field] = parse(value.lower() if types[field] == "bool" else value)
+            out[field] = parse(value)
         except (ValueError, KeyError):
             raise ValueError(f"{item!r}: the value must be {kind}") from None
     if out and (ckpt / CONFIG_NAME).is_file():

@@ -111,8 +111,7 @@ def policy_takeovers(
         return True, []
     prefer = None
     if cfg.after_miss:
-        t_close = None if closed is None else closed[0]
-        snapshots = [s for s in snapshots if t_close is not None and s[0] >= t_close + cfg.window]
+        snapshots = [s for s in snapshots if closed and s[0] >= closed[0] + cfg.window]
         if not snapshots:
             return False, []
     if cfg.continue_grasp and closed is not None:
@@ -125,11 +124,10 @@ def policy_takeovers(
         t, state = snapshots[i]
         obs, _ = u.set_state(state)
         meta = {**scene_meta(env, scene_seed), "takeover_step": int(t)}
-        if cfg.after_miss:
-            meta["takeover_closed_step"] = int(closed[0])
+        if cfg.continue_grasp or cfg.after_miss:
+            meta["takeover_closed_step"] = None if closed is None else int(closed[0])
         if cfg.continue_grasp:
             # Without a closure, continue towards wherever the palm is now.
-            meta["takeover_closed_step"] = None if closed is None else int(closed[0])
             out.append(expert_episode(env, obs, meta, prefer=prefer or _palm_pose(u, site)))
         else:
             out.append(expert_episode(env, obs, meta))
