@@ -172,3 +172,53 @@ def test_overfit_tiny_batch(model, data):
     with torch.no_grad():
         _, info = model(b)
     assert info["loss"] < 0.1 * first and info["acc"] > 0.95
+
+
+def test_ordinal_bin_embeddings_are_ordered_and_tied(micro_config):
+    from dexgrasp.dexter.model import ordinal_embeddings
+
+    e = ordinal_embeddings(256, 64, std=0.02, seed=1)
+    assert e.shape == (256, 64) and abs(float(e.std()) - 0.02) < 2e-3
+    cos = torch.nn.functional.cosine_similarity
+    near, far = cos(e[100], e[101], dim=0), cos(e[100], e[200], dim=0)
+    assert near > 0.9 and far < 0.5
+    torch.manual_seed(0)
+    m = DexterModel.build(micro_config(ordinal_bins=True))
+    w = m.llm.get_input_embeddings().weight
+    pos, act = torch.as_tensor(m.tokenizer.pos_ids), torch.as_tensor(m.tokenizer.action_ids)
+    assert cos(w[pos[10]], w[pos[11]], dim=0) > 0.9
+    assert abs(float(cos(w[pos[10]], w[act[10]], dim=0))) < 0.5  # families differ
+    assert m.llm.lm_head.weight.data_ptr() == w.data_ptr()  # the output head reads them too
+    plain = DexterModel.build(micro_config()).llm.get_input_embeddings().weight
+    assert cos(plain[pos[10]], plain[pos[11]], dim=0) < 0.5
+
+
+def test_point_bin_tokens(micro_config, data, tmp_path):
+    from dexgrasp.dexter.data import fit_tokenizer
+
+    torch.manual_seed(0)
+    m = DexterModel.build(micro_config(point_bin_tokens=True, ordinal_bins=True))
+    fit_tokenizer(m.tokenizer, data[1])
+    tok = m.tokenizer
+    # a centre at bin centres (3, 7, 250) reads exactly those three bin embeddings
+    bins = np.array([3, 7, 250])
+    centre = torch.as_tensor(tok.bins_to_positions(bins), dtype=torch.float32)[None, None]
+    table = m.llm.get_input_embeddings().weight[torch.as_tensor(tok.pos_ids[bins])]
+    unit = table / table.pow(2).mean(-1, keepdim=True).sqrt()
+    expect = m.centre_maps(unit.flatten()[None, None])
+    assert torch.allclose(m.centre_tokens(centre), expect, atol=1e-5)
+    # positions between bins interpolate; outside the bounds they clamp to the end bins
+    far = torch.as_tensor(tok.pos_high * 10, dtype=torch.float32)[None, None]
+    last = torch.as_tensor(tok.bins_to_positions(np.full(3, 255)), dtype=torch.float32)[None, None]
+    assert torch.allclose(m.centre_tokens(far), m.centre_tokens(last), atol=1e-5)
+    # gradients reach the bin embeddings through the point tokens; save/load keeps the maps
+    b = _batch(m, data)
+    m(b)[0].backward()
+    assert m.centre_maps.weight.grad is not None
+    assert m.llm.get_input_embeddings().weight.grad[tok.pos_ids].abs().sum() > 0
+    m.eval().save_pretrained(tmp_path)
+    back = DexterModel.from_pretrained(tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(m(b)[0], back(b)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="grouped-point encoder"):
+        DexterModel(m.config, tok, m.llm, ExternalPointEncoder(torch.nn.Identity(), 3, 4))

@@ -52,6 +52,16 @@ def register(top, groups) -> None:
         metavar="K",
         help="train on at most K grasps of each object (seeded random choice; all objects kept)",
     )
+    p.add_argument(
+        "--ordinal-bins",
+        action="store_true",
+        help="initialise the bin token embeddings with sinusoids of the bin value",
+    )
+    p.add_argument(
+        "--point-bin-tokens",
+        action="store_true",
+        help="add the position-bin embeddings of each group centre to its point token",
+    )
     p.add_argument("--pos-bins", type=int, default=256)
     p.add_argument("--action-bins", type=int, default=256)
     p.add_argument("--llm", default=None, help="paper preset: Qwen2.5-0.5B hub id or directory")
@@ -173,6 +183,8 @@ def _train(args: argparse.Namespace) -> int:
         "action_only": args.action_only,
         "augment_rotation": args.augment_rotation,
         "augment_shift": args.augment_shift,
+        "ordinal_bins": args.ordinal_bins,
+        "point_bin_tokens": args.point_bin_tokens,
         "n_pos_bins": args.pos_bins,
         "n_action_bins": args.action_bins,
     }

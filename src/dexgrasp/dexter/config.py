@@ -60,6 +60,14 @@ class DexterConfig:
             along each axis (points, contacts and grasp translation together; 0 = off). The
             object frame's origin is arbitrary, so this is an exact symmetry of the data; it
             makes the grasp's place readable only from the points.
+        ordinal_bins: initialise the position-bin and action-bin token embeddings (tied to
+            the output head) with sinusoids of the bin's value, so neighbouring bins start out
+            alike instead of as unrelated random vectors (not in the paper; a model trained
+            from scratch otherwise has to learn the order of 256 bins from their co-occurrence).
+        point_bin_tokens: add to each point token the LLM's own position-bin embeddings of its
+            group centre (x, y and z, each through a learned linear map), so a point token says
+            where it is in the same tokens a contact position is written in (not in the paper;
+            needs the grouped-point encoder).
         attn_implementation: transformers attention backend ("sdpa" or "eager").
     """
 
@@ -77,6 +85,8 @@ class DexterConfig:
     action_only: bool = False
     augment_rotation: bool = False
     augment_shift: float = 0.0
+    ordinal_bins: bool = False
+    point_bin_tokens: bool = False
     attn_implementation: str = "sdpa"
 
     def __post_init__(self) -> None:

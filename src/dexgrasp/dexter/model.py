@@ -18,6 +18,7 @@ each other in both directions; every other token attends causally (:func:`prefix
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,46 @@ def prefix_lm_mask(valid: torch.Tensor, is_point: torch.Tensor, dtype: torch.dty
     allowed = (allowed & valid[:, None, :]) | torch.eye(n, dtype=torch.bool, device=valid.device)
     mask = torch.zeros(b, 1, n, n, dtype=dtype, device=valid.device)
     return mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+
+
+def ordinal_embeddings(n: int, width: int, std: float, seed: int) -> torch.Tensor:
+    """(n, width) embeddings of n ordered bins: sinusoids of each bin's centre, rotated.
+
+    Frequencies run geometrically from a quarter turn over the whole range to about n / 8 turns,
+    so neighbouring bins are close and distant bins differ. The features are centred over the
+    bins, turned by a random orthogonal matrix (``seed``: different bin families get different
+    directions) and scaled to ``std`` per entry.
+    """
+    if n < 1 or width < 1:
+        raise ValueError(f"ordinal_embeddings: need n >= 1 and width >= 1, got {n}, {width}")
+    gen = torch.Generator().manual_seed(seed)
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    half = max(width // 2, 1)
+    freqs = torch.pi * torch.logspace(-1.0, math.log2(max(n, 2) / 4), half, base=2.0)
+    angles = u[:, None] * freqs[None, :]
+    feats = torch.cat([angles.sin(), angles.cos()], dim=1)[:, :width]
+    if feats.shape[1] < width:
+        feats = torch.cat([feats, torch.zeros(n, width - feats.shape[1])], dim=1)
+    feats = feats - feats.mean(0, keepdim=True)
+    q, _ = torch.linalg.qr(torch.randn(width, width, generator=gen, dtype=torch.float64))
+    feats = feats @ q
+    rms = feats.pow(2).mean().sqrt().clamp(min=1e-12)
+    return (feats * (std / rms)).float()
+
+
+def init_ordinal_bins(llm: nn.Module, tokenizer: DexterTokenizer) -> None:
+    """Overwrite the position-bin and action-bin rows of the input embedding (tied to the output
+    head in the presets) with :func:`ordinal_embeddings` at the scale of the other rows."""
+    weight = llm.get_input_embeddings().weight
+    pos_ids = torch.as_tensor(tokenizer.pos_ids)
+    act_ids = torch.as_tensor(tokenizer.action_ids)
+    other = torch.ones(weight.shape[0], dtype=torch.bool)
+    other[pos_ids] = other[act_ids] = False
+    std = float(weight.detach()[other].float().std())
+    width = weight.shape[1]
+    with torch.no_grad():
+        for ids, seed in ((pos_ids, 1), (act_ids, 2)):
+            weight[ids] = ordinal_embeddings(len(ids), width, std, seed).to(weight)
 
 
 def _require_transformers():
@@ -123,6 +164,17 @@ class DexterModel(nn.Module):
                 f"LLM vocabulary ({llm.get_input_embeddings().num_embeddings}) is smaller than the "
                 f"tokenizer ({len(tokenizer)})"
             )
+        self.centre_maps: nn.Linear | None = None
+        if config.point_bin_tokens:
+            if not isinstance(self.point_encoder, GroupedPointEncoder):
+                raise ValueError(
+                    "DexterConfig.point_bin_tokens needs the grouped-point encoder (it embeds the "
+                    f"group centres); got {type(self.point_encoder).__name__}"
+                )
+            # x, y and z bin embeddings (unit RMS each) -> one token-width vector
+            self.centre_maps = nn.Linear(3 * width, width, bias=False)
+            nn.init.normal_(self.centre_maps.weight, std=(3 * width) ** -0.5)
+        self.register_buffer("pos_bin_ids", torch.as_tensor(tokenizer.pos_ids), persistent=False)
 
     @property
     def num_point_tokens(self) -> int:
@@ -145,13 +197,40 @@ class DexterModel(nn.Module):
                 tokenizer = DexterTokenizer.offline(**kwargs)
             else:
                 tokenizer = DexterTokenizer.from_pretrained(config.tokenizer, **kwargs)
-        return cls(config, tokenizer, _build_llm(config, len(tokenizer)))
+        llm = _build_llm(config, len(tokenizer))
+        if config.ordinal_bins:
+            init_ordinal_bins(llm, tokenizer)
+        return cls(config, tokenizer, llm)
 
     # ----------------------------------------------------------------- forward
     def encode_points(self, points: torch.Tensor) -> torch.Tensor:
         """points (B, N, 3) metres -> projected point tokens (B, M, hidden)."""
-        feats = self.point_encoder(points)
-        return self.projector(feats).to(self.llm.get_input_embeddings().weight.dtype)
+        dtype = self.llm.get_input_embeddings().weight.dtype
+        if self.centre_maps is None:
+            return self.projector(self.point_encoder(points)).to(dtype)
+        feats, centres = self.point_encoder(points, return_centres=True)
+        return (self.projector(feats) + self.centre_tokens(centres)).to(dtype)
+
+    def centre_tokens(self, centres: torch.Tensor) -> torch.Tensor:
+        """Group centres (B, M, 3) metres -> (B, M, hidden) from the position-bin embeddings.
+
+        Each coordinate is placed on the tokenizer's position bins (linear interpolation between
+        the two nearest bin centres, clamped to the fitted bounds); its bin embedding, scaled to
+        unit RMS, goes through ``centre_maps`` with the other two axes.
+        """
+        tok = self.tokenizer
+        if not tok.is_fitted:
+            raise RuntimeError("point_bin_tokens needs the tokenizer's fitted position bounds")
+        n = tok.n_pos_bins
+        low = torch.as_tensor(tok.pos_low, dtype=torch.float32, device=centres.device)
+        high = torch.as_tensor(tok.pos_high, dtype=torch.float32, device=centres.device)
+        v = ((centres.float() - low) / (high - low) * n - 0.5).clamp(0, n - 1)
+        i0 = v.floor().long().clamp(max=max(n - 2, 0))
+        w = (v - i0)[..., None]
+        table = self.llm.get_input_embeddings().weight[self.pos_bin_ids].float()
+        emb = table[i0] * (1 - w) + table[(i0 + 1).clamp(max=n - 1)] * w  # (B, M, 3, hidden)
+        emb = emb * emb.pow(2).mean(-1, keepdim=True).add(1e-12).rsqrt()
+        return self.centre_maps(emb.flatten(-2).to(self.centre_maps.weight.dtype))
 
     def embed(self, input_ids: torch.Tensor, point_tokens: torch.Tensor) -> torch.Tensor:
         """Token embeddings (B, L, hidden) with the (B, M, hidden) point tokens at the placeholders."""

@@ -162,14 +162,18 @@ class GroupedPointEncoder(nn.Module):
             groups = _gather(points, knn(points, centres, cfg.group_size)) - centres[:, :, None]
         return centres, groups
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, points: torch.Tensor, return_centres: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, M, d); with ``return_centres`` also the group centres (B, M, 3) in metres."""
         centres, groups = self.group(points.float())
         s, dtype = (
             self.config.scale,
             self.pos[0].weight.dtype,
         )  # group in fp32, embed in model dtype
         x = self.embed((groups * s).to(dtype)) + self.pos((centres * s).to(dtype))
-        return self.norm(self.blocks(x))
+        tokens = self.norm(self.blocks(x))
+        return (tokens, centres) if return_centres else tokens
 
 
 class ExternalPointEncoder(nn.Module):
