@@ -171,9 +171,11 @@ class DexterModel(nn.Module):
                     "DexterConfig.point_bin_tokens needs the grouped-point encoder (it embeds the "
                     f"group centres); got {type(self.point_encoder).__name__}"
                 )
-            # x, y and z bin embeddings (unit RMS each) -> one token-width vector
+            # x, y and z bin embeddings (unit RMS each) -> one token-width vector, starting at
+            # about the projector's output scale (RMS ~0.2 at init) so neither term drowns out
+            # the other
             self.centre_maps = nn.Linear(3 * width, width, bias=False)
-            nn.init.normal_(self.centre_maps.weight, std=(3 * width) ** -0.5)
+            nn.init.normal_(self.centre_maps.weight, std=0.25 * (3 * width) ** -0.5)
         self.register_buffer("pos_bin_ids", torch.as_tensor(tokenizer.pos_ids), persistent=False)
 
     @property
