@@ -184,12 +184,12 @@ def test_ordinal_bin_embeddings_are_ordered_and_tied(micro_config):
     assert near > 0.9 and far < 0.5
     torch.manual_seed(0)
     m = DexterModel.build(micro_config(ordinal_bins=True))
-    w = m.llm.get_input_embeddings().weight
+    w = m.llm.get_input_embeddings().weight.detach()
     pos, act = torch.as_tensor(m.tokenizer.pos_ids), torch.as_tensor(m.tokenizer.action_ids)
     assert cos(w[pos[10]], w[pos[11]], dim=0) > 0.9
     assert abs(float(cos(w[pos[10]], w[act[10]], dim=0))) < 0.5  # families differ
     assert m.llm.lm_head.weight.data_ptr() == w.data_ptr()  # the output head reads them too
-    plain = DexterModel.build(micro_config()).llm.get_input_embeddings().weight
+    plain = DexterModel.build(micro_config()).llm.get_input_embeddings().weight.detach()
     assert cos(plain[pos[10]], plain[pos[11]], dim=0) < 0.5
 
 
@@ -207,7 +207,7 @@ def test_point_bin_tokens(micro_config, data, tmp_path):
     unit = table / table.pow(2).mean(-1, keepdim=True).sqrt()
     expect = m.centre_maps(unit.flatten()[None, None])
     assert torch.allclose(m.centre_tokens(centre), expect, atol=1e-5)
-    # positions between bins interpolate; outside the bounds they clamp to the end bins
+    # positions outside the bounds clamp to the end bins
     far = torch.as_tensor(tok.pos_high * 10, dtype=torch.float32)[None, None]
     last = torch.as_tensor(tok.bins_to_positions(np.full(3, 255)), dtype=torch.float32)[None, None]
     assert torch.allclose(m.centre_tokens(far), m.centre_tokens(last), atol=1e-5)

@@ -176,7 +176,9 @@ class DexterModel(nn.Module):
             # the other
             self.centre_maps = nn.Linear(3 * width, width, bias=False)
             nn.init.normal_(self.centre_maps.weight, std=0.25 * (3 * width) ** -0.5)
-        self.register_buffer("pos_bin_ids", torch.as_tensor(tokenizer.pos_ids), persistent=False)
+            self.register_buffer(
+                "pos_bin_ids", torch.as_tensor(tokenizer.pos_ids), persistent=False
+            )
 
     @property
     def num_point_tokens(self) -> int:
