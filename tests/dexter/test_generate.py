@@ -114,3 +114,38 @@ def test_require_positions_gives_every_contact_a_position(model, data):
         generate_grasps(
             model, pts, "x", n=1, contacts=[("rh_ffdistal", None)], require_positions=True
         )
+
+
+def _nearest_bin_gap(tok, pts, contacts) -> np.ndarray:
+    """(K,) for each contact: min over points of the largest per-axis bin gap, minus the radius."""
+    pb = tok.positions_to_bins(pts)
+    radius = np.maximum(1, np.ceil(0.005 / tok.pos_bin_width)).astype(int)
+    gaps = []
+    for xyz in contacts:
+        d = np.abs(pb - tok.positions_to_bins(xyz)) - radius  # (N, 3), <= 0 where allowed
+        gaps.append(d.max(1).min())
+    return np.asarray(gaps)
+
+
+def test_surface_constraint_puts_contacts_on_the_points(model, data):
+    """Every written position names one point (per-axis bin gap <= the radius on x, y and z);
+    without the constraint a random model writes positions in empty space."""
+    tok, pts = model.tokenizer, data[0]["obj0"]
+    kw = dict(n=24, temperature=1.5, top_p=1.0, seed=4, require_positions=True)
+    out = generate_grasps(model, pts, "grasp object 0", surface_tol=0.005, **kw)
+    assert all(o.ok for o in out)
+    written = [c for o in out for v in o.contacts.values() for c in v]
+    assert len(written) > 20
+    assert np.all(_nearest_bin_gap(tok, pts, written) <= 0)
+    free = generate_grasps(model, pts, "grasp object 0", **kw)
+    free_pos = [c for o in free for v in o.contacts.values() for c in v]
+    assert np.mean(_nearest_bin_gap(tok, pts, free_pos) > 0) > 0.5
+    # a steering contact off the surface is kept as given; the model's own ones are on it
+    far = ("rh_thdistal", tuple(np.asarray(tok.pos_high) - 1e-4))
+    out = generate_grasps(model, pts, "x", contacts=[far], surface_tol=0.005, **kw)
+    for o in out:
+        assert np.all(np.abs(o.contacts["rh_thdistal"][0] - far[1]) <= tok.pos_bin_width / 2 + 1e-9)
+        own = [c for k, v in o.contacts.items() if k != "rh_thdistal" for c in v]
+        assert np.all(_nearest_bin_gap(tok, pts, own) <= 0)
+    with pytest.raises(ValueError, match="surface_tol"):
+        generate_grasps(model, pts, "x", n=1, surface_tol=-1.0)

@@ -49,6 +49,8 @@ class EvalConfig:
         temperature, top_p: sampling.
         constrained: grammar-constrained decoding.
         require_positions: the grammar makes every contact block carry a position.
+        surface_tol: metres; contact positions must lie on the object's points to within
+            this per axis (None: free). See ``GraspGrammar``.
         seed: sampling seed.
     """
 
@@ -60,6 +62,7 @@ class EvalConfig:
     top_p: float = 0.9
     constrained: bool = True
     require_positions: bool = False
+    surface_tol: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,6 +74,8 @@ class EvalConfig:
             raise ValueError(f"EvalConfig.steer_links must be in [0, {len(LINK_NAMES)}]")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError("EvalConfig.temperature must be >= 0 and top_p in (0, 1]")
+        if self.surface_tol is not None and not self.surface_tol >= 0:
+            raise ValueError("EvalConfig.surface_tol must be >= 0 metres or None")
         if not self.metrics:
             raise ValueError("EvalConfig.metrics must name at least one metric")
         self.metrics = tuple(self.metrics)
@@ -159,6 +164,7 @@ def evaluate(
             top_p=cfg.top_p,
             constrained=cfg.constrained,
             require_positions=cfg.require_positions,
+            surface_tol=cfg.surface_tol,
             seed=cfg.seed + j,
         )
         n_total += len(outs)

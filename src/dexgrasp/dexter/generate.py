@@ -175,6 +175,7 @@ def generate_grasps(
     seed: int | None = None,
     require_positions: bool = False,
     fast: bool = True,
+    surface_tol: float | None = None,
 ) -> list[GeneratedGrasp]:
     """Sample ``n`` grasps for one object.
 
@@ -196,6 +197,9 @@ def generate_grasps(
         fast: decode over a preallocated key/value cache (``fast_decode``; a CUDA graph per
             step on GPUs); False uses the ``transformers`` decode loop. Same logits up to float
             rounding.
+        surface_tol: metres; when set, contact positions the model writes must name a point
+            of ``points`` to within this distance per axis (``GraspGrammar``'s surface
+            constraint); steering contacts are kept as given. None: positions are free.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -214,6 +218,7 @@ def generate_grasps(
     grammar = GraspGrammar(
         tok, model.llm.get_input_embeddings().num_embeddings, model.config.action_only,
         model.device, require_positions=require_positions,
+        surface_points=None if surface_tol is None else pts, surface_tol=surface_tol or 0.0,
     )  # fmt: skip
     gen = None
     if seed is not None:
