@@ -149,3 +149,28 @@ def test_surface_constraint_puts_contacts_on_the_points(model, data):
         assert np.all(_nearest_bin_gap(tok, pts, own) <= 0)
     with pytest.raises(ValueError, match="surface_tol"):
         generate_grasps(model, pts, "x", n=1, surface_tol=-1.0)
+
+
+def test_fit_contacts_moves_the_grasp_onto_the_given_contacts(model, data):
+    from dexgrasp.grasps.conventions import LINK_NAMES
+    from dexgrasp.grasps.hand import shadow_hand
+
+    hand, pts = shadow_hand(), data[0]["obj0"]
+    far = np.argmin(np.abs(np.linalg.norm(pts - pts[0], axis=1) - 0.05))  # a pinch 5 cm wide
+    given = [("rh_thdistal", tuple(pts[0])), ("rh_ffdistal", tuple(pts[far]))]
+    kw = dict(n=3, contacts=given, temperature=1.0, seed=5)
+    raw = generate_grasps(model, pts, "grasp object 0", **kw)
+    fit = generate_grasps(model, pts, "grasp object 0", fit_contacts="given", **kw)
+
+    def gap(grasp):  # mean distance from a given contact to its link's surface
+        p = hand.surface_points(np.asarray(grasp)[None])[0]
+        ids = hand.surface_point_links
+        return np.mean([np.linalg.norm(p[ids == LINK_NAMES.index(k)] - c, axis=1).min()
+                        for k, c in given])  # fmt: skip
+
+    for r, f in zip(raw, fit):
+        assert np.array_equal(f.model_grasp, r.grasp)  # the written grasp is kept
+        assert gap(f.grasp) < 0.005 < gap(r.grasp)
+    assert raw[0].model_grasp is None
+    with pytest.raises(ValueError, match="fit_contacts"):
+        generate_grasps(model, pts, "x", n=1, fit_contacts="some")

@@ -105,3 +105,40 @@ def test_hand_plus_object_spec_compiles():
     model = spec.compile()
     assert mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "object") > 0
     assert model.njnt == 23  # 22 finger joints + the object's free joint
+
+
+def test_fit_grasp_to_contacts_moves_links_onto_their_contacts(hand):
+    """Contacts taken from a grasp's own link surfaces pull a perturbed copy back onto them."""
+    from dexgrasp.grasps.contacts import fit_grasp_to_contacts
+
+    g = _random_grasps(hand, 1, seed=3)[0]
+    pts = hand.surface_points(g[None])[0]
+    ids = hand.surface_point_links
+    contacts = {}
+    for link in ("rh_thdistal", "rh_ffdistal", "rh_mfdistal", "rh_palm"):
+        li = LINK_NAMES.index(link)
+        contacts[link] = pts[ids == li][:1]
+
+    def worst(grasp):  # the largest distance from a contact to its link's surface points
+        p = hand.surface_points(grasp[None])[0]
+        return max(
+            np.linalg.norm(p[ids == LINK_NAMES.index(k)] - c, axis=1).min()
+            for k, v in contacts.items()
+            for c in v
+        )
+
+    rng = np.random.default_rng(0)
+    start = g.copy()
+    start[:3] += rng.normal(0, 0.02, 3)
+    start[3:6] += rng.normal(0, 0.1, 3)
+    start[6:] = np.clip(start[6:] + rng.normal(0, 0.2, 22), hand.lower, hand.upper)
+    fitted = fit_grasp_to_contacts(start, contacts, hand)
+    assert worst(start) > 0.015 and worst(fitted) < 0.004
+    assert np.all(fitted[6:] >= hand.lower - 1e-12) and np.all(fitted[6:] <= hand.upper + 1e-12)
+    # nothing to fit: unchanged; bad input: a clear error
+    links_only = {"rh_thdistal": np.zeros((0, 3))}
+    assert np.array_equal(fit_grasp_to_contacts(start, links_only, hand), start)
+    with pytest.raises(ValueError, match="grasp"):
+        fit_grasp_to_contacts(start[:10], contacts, hand)
+    with pytest.raises(ValueError, match="unknown link"):
+        fit_grasp_to_contacts(start, {"rh_wrist": np.zeros((1, 3))}, hand)

@@ -16,6 +16,10 @@ DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
 
 
 _REQUIRE_POSITIONS_HELP = "every contact block carries a position (no link-only blocks)"
+_FIT_CONTACTS_HELP = (
+    "after decoding, move each grasp so its links touch the contact positions: 'given' "
+    "(the --contact / steering ones) or 'all' (every position in the answer)"
+)
 _SURFACE_TOL_HELP = (
     "contact positions the model writes must lie on the object's points to within this many "
     "metres per axis (e.g. 0.005); default: free"
@@ -112,6 +116,9 @@ def register(top, groups) -> None:
     p.add_argument("--unconstrained", action="store_true", help="disable grammar constraints")
     p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
     p.add_argument("--surface-tol", type=float, default=None, metavar="M", help=_SURFACE_TOL_HELP)
+    p.add_argument(
+        "--fit-contacts", choices=("given", "all"), default=None, help=_FIT_CONTACTS_HELP
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_generate)
@@ -141,6 +148,9 @@ def register(top, groups) -> None:
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
     p.add_argument("--surface-tol", type=float, default=None, metavar="M", help=_SURFACE_TOL_HELP)
+    p.add_argument(
+        "--fit-contacts", choices=("given", "all"), default=None, help=_FIT_CONTACTS_HELP
+    )
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -251,6 +261,7 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         require_positions=args.require_positions,
         surface_tol=args.surface_tol,
+        fit_contacts=args.fit_contacts,
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -302,6 +313,7 @@ def _eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         require_positions=args.require_positions,
         surface_tol=args.surface_tol,
+        fit_contacts=args.fit_contacts,
     )
     specs = args.model or ["runs/dexter"]
     models = dict(s.split("=", 1) if "=" in s else (Path(s).name, s) for s in specs)

@@ -51,6 +51,8 @@ class EvalConfig:
         require_positions: the grammar makes every contact block carry a position.
         surface_tol: metres; contact positions must lie on the object's points to within
             this per axis (None: free). See ``GraspGrammar``.
+        fit_contacts: "given" / "all": fit each grasp to the steering / all contact
+            positions after decoding (``generate_grasps``); None: score the grasp as written.
         seed: sampling seed.
     """
 
@@ -63,6 +65,7 @@ class EvalConfig:
     constrained: bool = True
     require_positions: bool = False
     surface_tol: float | None = None
+    fit_contacts: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -76,6 +79,8 @@ class EvalConfig:
             raise ValueError("EvalConfig.temperature must be >= 0 and top_p in (0, 1]")
         if self.surface_tol is not None and not self.surface_tol >= 0:
             raise ValueError("EvalConfig.surface_tol must be >= 0 metres or None")
+        if self.fit_contacts not in (None, "given", "all"):
+            raise ValueError("EvalConfig.fit_contacts must be None, 'given' or 'all'")
         if not self.metrics:
             raise ValueError("EvalConfig.metrics must name at least one metric")
         self.metrics = tuple(self.metrics)
@@ -165,6 +170,7 @@ def evaluate(
             constrained=cfg.constrained,
             require_positions=cfg.require_positions,
             surface_tol=cfg.surface_tol,
+            fit_contacts=cfg.fit_contacts,
             seed=cfg.seed + j,
         )
         n_total += len(outs)

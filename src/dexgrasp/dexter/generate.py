@@ -28,6 +28,7 @@ from dexgrasp.dexter.model import DexterModel
 from dexgrasp.dexter.tokenizer import DecodeError
 
 BATCHING = ("shared", "sequential")
+FIT_CONTACTS = ("given", "all")
 ContactSpec = tuple[str, Sequence[float] | np.ndarray | None]
 
 
@@ -41,6 +42,7 @@ class GeneratedGrasp:
     token_ids: list[int] = field(default_factory=list)  # the full answer, steering prefix included
     ok: bool = True
     error: str | None = None
+    model_grasp: np.ndarray | None = None  # the grasp as written, when ``grasp`` was fitted
 
     def to_json(self) -> dict:
         return {
@@ -49,6 +51,9 @@ class GeneratedGrasp:
             "grasp": None if self.grasp is None else [float(v) for v in self.grasp],
             "contacts": {k: np.asarray(v).tolist() for k, v in self.contacts.items()},
             "contact_links": list(self.contact_links),
+            "model_grasp": None
+            if self.model_grasp is None
+            else [float(v) for v in self.model_grasp],
         }
 
 
@@ -176,6 +181,7 @@ def generate_grasps(
     require_positions: bool = False,
     fast: bool = True,
     surface_tol: float | None = None,
+    fit_contacts: str | None = None,
 ) -> list[GeneratedGrasp]:
     """Sample ``n`` grasps for one object.
 
@@ -200,6 +206,10 @@ def generate_grasps(
         surface_tol: metres; when set, contact positions the model writes must name a point
             of ``points`` to within this distance per axis (``GraspGrammar``'s surface
             constraint); steering contacts are kept as given. None: positions are free.
+        fit_contacts: after decoding, move each grasp so its links touch contact positions
+            (:func:`dexgrasp.grasps.contacts.fit_grasp_to_contacts`): "given" fits the
+            steering contacts that have a position, "all" every position in the answer.
+            The written grasp is kept in ``model_grasp``. None: the grasp as written.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -212,6 +222,10 @@ def generate_grasps(
         raise ValueError(f"points must have shape (N, 3), got {tuple(pts.shape)}")
     meta = meta_prompt or prompts.pick_meta_prompt(model.config.action_only)
     prompt_ids = tok.encode_prompt(instruction, model.num_point_tokens, meta)
+    if fit_contacts not in (None, *FIT_CONTACTS):
+        raise ValueError(
+            f"fit_contacts must be None or one of {FIT_CONTACTS}, got {fit_contacts!r}"
+        )
     if require_positions and any(c[1] is None for c in contacts or ()):
         raise ValueError("require_positions=True: every steering contact needs a position")
     forced = _steering_ids(model, contacts)
@@ -237,4 +251,29 @@ def generate_grasps(
             results.append(GeneratedGrasp(d.grasp, d.contacts, d.contact_links, ids))
         except DecodeError as err:
             results.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err)))
+    if fit_contacts is not None:
+        _fit(results, contacts if fit_contacts == "given" else None)
     return results
+
+
+def _fit(results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None) -> None:
+    """Fit each decoded grasp to the given contacts (exact positions), or to its own contacts
+    when ``given`` is None (see ``generate_grasps(fit_contacts=...)``)."""
+    from dexgrasp.grasps.contacts import fit_grasp_to_contacts
+    from dexgrasp.grasps.hand import shadow_hand
+
+    hand = shadow_hand()
+    fixed = {}
+    for link, xyz in given or ():
+        if xyz is not None:
+            fixed.setdefault(link, []).append(np.asarray(xyz, dtype=np.float64))
+    for r in results:
+        if not r.ok:
+            continue
+        targets = fixed if given is not None else r.contacts
+        if not any(len(v) for v in targets.values()):
+            continue
+        r.model_grasp = r.grasp
+        r.grasp = fit_grasp_to_contacts(
+            r.grasp, {k: np.asarray(v) for k, v in targets.items()}, hand
+        )

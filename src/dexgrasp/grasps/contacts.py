@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dexgrasp.grasps.conventions import LINK_NAMES
+from dexgrasp.grasps.conventions import GRASP_DIM, LINK_NAMES
 from dexgrasp.grasps.simulate import HandObjectSim
 
 DEFAULT_THRESHOLD = 0.002  # m: surfaces closer than 2 mm count as touching
@@ -90,3 +90,78 @@ def contacted_part(contacts: dict[str, np.ndarray], points: np.ndarray, labels: 
     )
     counts = np.bincount(np.asarray(labels)[idx], minlength=len(parts))
     return parts[int(np.argmax(counts))]
+
+
+def fit_grasp_to_contacts(
+    grasp: np.ndarray,
+    contacts: dict[str, np.ndarray],
+    hand=None,
+    contact_sigma: float = 0.003,
+    prior_sigma: tuple[float, float, float] = (0.03, 0.3, 0.5),
+    iters: int = 25,
+) -> np.ndarray:
+    """Move a grasp so that each contacted link touches its contact positions.
+
+    Damped Gauss-Newton on the (28,) grasp: for every contact position ``c`` of a link, the
+    link's surface point nearest to ``c`` should lie on ``c`` (residual scaled by
+    ``contact_sigma`` metres); a prior keeps the palm translation, palm rotation and joints
+    near the start (scales ``prior_sigma``: metres, radians, radians). Joints stay within
+    their limits. The Jacobian is a forward difference, all 28 columns in one batched
+    forward-kinematics call. Links with no positions (``(0, 3)``) add nothing.
+
+    Returns the fitted (28,) grasp; the input is returned unchanged when no link has a position.
+    """
+    from dexgrasp.grasps.hand import shadow_hand
+
+    hand = hand or shadow_hand()
+    g0 = np.asarray(grasp, dtype=np.float64).reshape(-1)
+    if g0.shape != (GRASP_DIM,) or not np.all(np.isfinite(g0)):
+        raise ValueError(f"grasp: expected a finite ({GRASP_DIM},) vector, got {g0.shape}")
+    if contact_sigma <= 0 or min(prior_sigma) <= 0 or iters < 0:
+        raise ValueError("contact_sigma and prior_sigma must be > 0 and iters >= 0")
+    contacts = validate_contacts(contacts)
+    link_ids = hand.surface_point_links
+    targets, members = [], []
+    for link, pts in contacts.items():
+        for c in np.asarray(pts, dtype=np.float64):
+            targets.append(c)
+            members.append(np.flatnonzero(link_ids == LINK_NAMES.index(link)))
+    if not targets:
+        return g0.copy()
+    targets = np.asarray(targets)
+    lower = np.concatenate([np.full(6, -np.inf), hand.lower])
+    upper = np.concatenate([np.full(6, np.inf), hand.upper])
+    prior = np.repeat(1.0 / np.asarray(prior_sigma, dtype=np.float64), [3, 3, GRASP_DIM - 6])
+    step = 1e-5
+
+    def residuals(gs: np.ndarray, pick: np.ndarray) -> np.ndarray:
+        pts = hand.surface_points(gs)[:, pick]  # (B, K, 3) the chosen point of each contact
+        r_c = (pts - targets[None]).reshape(len(gs), -1) / contact_sigma
+        return np.concatenate([r_c, (gs - g0) * prior], 1)
+
+    def nearest(g: np.ndarray) -> np.ndarray:
+        pts = hand.surface_points(g[None])[0]
+        return np.array([m[np.argmin(np.linalg.norm(pts[m] - c, axis=1))]
+                         for m, c in zip(members, targets)])  # fmt: skip
+
+    g, damping = g0.copy(), 1e-3
+    pick = nearest(g)
+    cost = float(np.sum(residuals(g[None], pick) ** 2))
+    for _ in range(iters):
+        batch = np.repeat(g[None], GRASP_DIM + 1, 0)
+        batch[1:] += np.eye(GRASP_DIM) * step
+        res = residuals(batch, pick)
+        r0, jac = res[0], (res[1:] - res[0]).T / step  # (R,), (R, 28)
+        jtj, jtr = jac.T @ jac, jac.T @ r0
+        while damping < 1e8:
+            cand = np.clip(g - np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-9), jtr),
+                           lower, upper)  # fmt: skip
+            cand_pick = nearest(cand)
+            new = float(np.sum(residuals(cand[None], cand_pick) ** 2))
+            if new < cost:
+                g, pick, cost, damping = cand, cand_pick, new, max(damping / 3, 1e-6)
+                break
+            damping *= 4
+        else:
+            break
+    return g
