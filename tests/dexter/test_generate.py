@@ -170,7 +170,7 @@ def test_fit_contacts_moves_the_grasp_onto_the_given_contacts(model, data):
 
     for r, f in zip(raw, fit):
         assert np.array_equal(f.model_grasp, r.grasp)  # the written grasp is kept
-        assert gap(f.grasp) < 0.005 < gap(r.grasp)
+        assert gap(f.grasp) < 0.5 * gap(r.grasp)  # (from a random model's pose, kept outside)
     assert raw[0].model_grasp is None
     with pytest.raises(ValueError, match="fit_contacts"):
         generate_grasps(model, pts, "x", n=1, fit_contacts="some")

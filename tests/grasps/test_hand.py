@@ -142,3 +142,25 @@ def test_fit_grasp_to_contacts_moves_links_onto_their_contacts(hand):
         fit_grasp_to_contacts(start[:10], contacts, hand)
     with pytest.raises(ValueError, match="unknown link"):
         fit_grasp_to_contacts(start, {"rh_wrist": np.zeros((1, 3))}, hand)
+
+
+def test_fit_with_an_sdf_keeps_the_hand_out_of_the_object(hand):
+    """A contact on a sphere pulls the thumb onto it; with the sphere's SDF the rest of the hand
+    is pushed out (from a start deep inside), without it the hand stays in."""
+    from dexgrasp.grasps.contacts import fit_grasp_to_contacts
+    from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
+
+    rng = np.random.default_rng(1)
+    d = rng.normal(size=(4000, 3))
+    sphere = d / np.linalg.norm(d, axis=1, keepdims=True) * 0.04
+    exact = lambda p: 0.04 - np.linalg.norm(p, axis=1)  # noqa: E731  positive inside
+    q = rng.normal(size=(500, 3)) * 0.03
+    near = np.abs(exact(q)) > 0.003
+    assert np.all(np.sign(point_cloud_sdf(sphere)(q)[near]) == np.sign(exact(q)[near]))
+    g = hand.default_grasp()
+    g[:3] = (0.0, 0.0, 0.0)  # the palm at the sphere's centre: deep inside
+    contacts = {"rh_thdistal": sphere[:1]}
+    free = fit_grasp_to_contacts(g, contacts, hand)
+    kept = fit_grasp_to_contacts(g, contacts, hand, sdf=point_cloud_sdf(sphere), iters=40)
+    depth = lambda grasp: exact(hand.surface_points(grasp[None])[0]).max()  # noqa: E731
+    assert depth(free) > 0.02 and depth(kept) < 0.5 * depth(free)

@@ -208,8 +208,9 @@ def generate_grasps(
             constraint); steering contacts are kept as given. None: positions are free.
         fit_contacts: after decoding, move each grasp so its links touch contact positions
             (:func:`dexgrasp.grasps.contacts.fit_grasp_to_contacts`): "given" fits the
-            steering contacts that have a position, "all" every position in the answer.
-            The written grasp is kept in ``model_grasp``. None: the grasp as written.
+            steering contacts that have a position, "all" every position in the answer;
+            hand points are kept out of the object by ``point_cloud_sdf(points)``. The
+            written grasp is kept in ``model_grasp``. None: the grasp as written.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -252,17 +253,21 @@ def generate_grasps(
         except DecodeError as err:
             results.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err)))
     if fit_contacts is not None:
-        _fit(results, contacts if fit_contacts == "given" else None)
+        _fit(results, contacts if fit_contacts == "given" else None, pts.cpu().numpy())
     return results
 
 
-def _fit(results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None) -> None:
+def _fit(
+    results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None, points: np.ndarray
+) -> None:
     """Fit each decoded grasp to the given contacts (exact positions), or to its own contacts
-    when ``given`` is None (see ``generate_grasps(fit_contacts=...)``)."""
+    when ``given`` is None, kept out of the object cloud ``points`` (see
+    ``generate_grasps(fit_contacts=...)``)."""
     from dexgrasp.grasps.contacts import fit_grasp_to_contacts
     from dexgrasp.grasps.hand import shadow_hand
+    from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
-    hand = shadow_hand()
+    hand, sdf = shadow_hand(), point_cloud_sdf(points)
     fixed = {}
     for link, xyz in given or ():
         if xyz is not None:
@@ -274,6 +279,5 @@ def _fit(results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None) -> 
         if not any(len(v) for v in targets.values()):
             continue
         r.model_grasp = r.grasp
-        r.grasp = fit_grasp_to_contacts(
-            r.grasp, {k: np.asarray(v) for k, v in targets.items()}, hand
-        )
+        targets = {k: np.asarray(v) for k, v in targets.items()}
+        r.grasp = fit_grasp_to_contacts(r.grasp, targets, hand, sdf=sdf)

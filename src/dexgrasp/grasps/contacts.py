@@ -98,7 +98,9 @@ def fit_grasp_to_contacts(
     hand=None,
     contact_sigma: float = 0.003,
     prior_sigma: tuple[float, float, float] = (0.03, 0.3, 0.5),
-    iters: int = 25,
+    iters: int = 20,
+    sdf=None,
+    pen_sigma: float = 0.002,
 ) -> np.ndarray:
     """Move a grasp so that each contacted link touches its contact positions.
 
@@ -106,7 +108,10 @@ def fit_grasp_to_contacts(
     link's surface point nearest to ``c`` should lie on ``c`` (residual scaled by
     ``contact_sigma`` metres); a prior keeps the palm translation, palm rotation and joints
     near the start (scales ``prior_sigma``: metres, radians, radians). Joints stay within
-    their limits. The Jacobian is a forward difference, all 28 columns in one batched
+    their limits. With ``sdf`` (the object's signed distance, positive inside, as in
+    :mod:`dexgrasp.grasps.metrics.penetration`, e.g. ``point_cloud_sdf(points)``) every hand
+    surface point (every fourth) inside the object adds its depth (scale ``pen_sigma`` metres), so the
+    links reach their contacts from outside. The Jacobian is a forward difference, all 28 columns in one batched
     forward-kinematics call. Links with no positions (``(0, 3)``) add nothing.
 
     Returns the fitted (28,) grasp; the input is returned unchanged when no link has a position.
@@ -117,8 +122,8 @@ def fit_grasp_to_contacts(
     g0 = np.asarray(grasp, dtype=np.float64).reshape(-1)
     if g0.shape != (GRASP_DIM,) or not np.all(np.isfinite(g0)):
         raise ValueError(f"grasp: expected a finite ({GRASP_DIM},) vector, got {g0.shape}")
-    if contact_sigma <= 0 or min(prior_sigma) <= 0 or iters < 0:
-        raise ValueError("contact_sigma and prior_sigma must be > 0 and iters >= 0")
+    if contact_sigma <= 0 or min(prior_sigma) <= 0 or pen_sigma <= 0 or iters < 0:
+        raise ValueError("contact_sigma, prior_sigma and pen_sigma must be > 0 and iters >= 0")
     contacts = validate_contacts(contacts)
     link_ids = hand.surface_point_links
     targets, members = [], []
@@ -135,9 +140,14 @@ def fit_grasp_to_contacts(
     step = 1e-5
 
     def residuals(gs: np.ndarray, pick: np.ndarray) -> np.ndarray:
-        pts = hand.surface_points(gs)[:, pick]  # (B, K, 3) the chosen point of each contact
-        r_c = (pts - targets[None]).reshape(len(gs), -1) / contact_sigma
-        return np.concatenate([r_c, (gs - g0) * prior], 1)
+        surf = hand.surface_points(gs)  # (B, N, 3)
+        r_c = (surf[:, pick] - targets[None]).reshape(len(gs), -1) / contact_sigma
+        parts = [r_c, (gs - g0) * prior]
+        if sdf is not None:
+            probe = surf[:, ::4]  # a quarter of the hand points keeps the SDF queries cheap
+            depth = np.asarray(sdf(probe.reshape(-1, 3))).reshape(len(gs), -1)
+            parts.append(np.maximum(depth, 0.0) / pen_sigma)
+        return np.concatenate(parts, 1)
 
     def nearest(g: np.ndarray) -> np.ndarray:
         pts = hand.surface_points(g[None])[0]

@@ -161,3 +161,45 @@ def box_sdf(half_extents: np.ndarray) -> SDF:
         return -(outside + inside)
 
     return sdf
+
+
+def point_cloud_sdf(points: np.ndarray, normals: np.ndarray | None = None, k: int = 16) -> SDF:
+    """Approximate SDF (positive inside) of a surface known only by points.
+
+    The value at ``q`` is the distance from ``q`` to its nearest surface point ``p`` along
+    ``p``'s outward normal, ``(p - q) . n``. Without ``normals`` they are estimated: the
+    smallest principal axis of each point's ``k`` nearest neighbours, turned to point away
+    from the cloud's centroid (right for the convex-ish procedural objects; concave pockets
+    may get inward normals). Good near the surface, which is where a hand touches it. Outside
+    the cloud's bounding box the value is minus the distance to the box (no lookup).
+    """
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(pts) < 4 or not np.all(np.isfinite(pts)):
+        raise ValueError(f"points: need at least 4 finite (N, 3) points, got {pts.shape}")
+    tree = cKDTree(pts)
+    if normals is None:
+        _, nb = tree.query(pts, k=min(k, len(pts)))
+        local = pts[nb] - pts[nb].mean(axis=1, keepdims=True)  # (N, k, 3)
+        _, vecs = np.linalg.eigh(np.einsum("nki,nkj->nij", local, local))
+        nrm = vecs[:, :, 0]  # eigenvector of the smallest eigenvalue
+        flip = np.einsum("ni,ni->n", nrm, pts - pts.mean(axis=0)) < 0
+        nrm[flip] *= -1
+    else:
+        nrm = np.asarray(normals, dtype=np.float64).reshape(-1, 3)
+        if nrm.shape != pts.shape:
+            raise ValueError(f"normals: expected shape {pts.shape}, got {nrm.shape}")
+        nrm = nrm / np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
+
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+
+    def sdf(query: np.ndarray) -> np.ndarray:
+        q = np.asarray(query, dtype=np.float64).reshape(-1, 3)
+        out = -np.linalg.norm(np.maximum(lo - q, 0) + np.maximum(q - hi, 0), axis=1)
+        near = np.flatnonzero(out == 0)  # inside the bounding box: look up the nearest point
+        _, i = tree.query(q[near])
+        out[near] = np.einsum("ni,ni->n", pts[i] - q[near], nrm[i])
+        return out
+
+    return sdf
