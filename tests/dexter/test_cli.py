@@ -50,10 +50,12 @@ def test_train_generate_eval(dataset, tmp_path, capsys):
     out = tmp_path / "g.json"
     args = ["generate", "--model", str(run), "--object", str(dataset / "box.json"),
             "--instruction", "hold the box", "-n", "3", "--out", str(out), "--no-image",
-            "--contact", "rh_thdistal@0.0,0.01,0.02", "--contact", "rh_ffdistal"]  # fmt: skip
+            "--contact", "rh_thdistal@0.0,0.01,0.02", "--contact", "rh_ffdistal",
+            "--surface-tol", "0.005", "--fit-contacts", "given"]  # fmt: skip
     assert main(args) == 0
     payload = json.loads(out.read_text())
     assert len(payload["grasps"]) == 3 and all(g["ok"] for g in payload["grasps"])
+    assert all(len(g["model_grasp"]) == 28 for g in payload["grasps"])  # fitted: both kept
     assert all(g["contact_links"][:2] == ["rh_ffdistal", "rh_thdistal"] for g in payload["grasps"])
 
     rows = tmp_path / "rows.json"
