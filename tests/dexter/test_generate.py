@@ -172,5 +172,16 @@ def test_fit_contacts_moves_the_grasp_onto_the_given_contacts(model, data):
         assert np.array_equal(f.model_grasp, r.grasp)  # the written grasp is kept
         assert gap(f.grasp) < 0.5 * gap(r.grasp)  # (from a random model's pose, kept outside)
     assert raw[0].model_grasp is None
+    # "given" with nothing given fits nothing (it must not fall back to the model's contacts)
+    kw.update(contacts=None, require_positions=True)
+    raw = generate_grasps(model, pts, "grasp object 0", **kw)
+    same = generate_grasps(model, pts, "grasp object 0", fit_contacts="given", **kw)
+    own = generate_grasps(model, pts, "grasp object 0", fit_contacts="all", **kw)
+    for r, s in zip(raw, same):
+        assert s.model_grasp is None and np.array_equal(s.grasp, r.grasp)
+    fitted = [(r, o) for r, o in zip(raw, own) if o.model_grasp is not None]
+    assert fitted  # a random model may write no contact position in some sample
+    assert all(np.array_equal(o.model_grasp, r.grasp) and not np.array_equal(o.grasp, r.grasp)
+               for r, o in fitted)  # fmt: skip
     with pytest.raises(ValueError, match="fit_contacts"):
         generate_grasps(model, pts, "x", n=1, fit_contacts="some")

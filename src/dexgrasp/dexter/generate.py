@@ -253,22 +253,25 @@ def generate_grasps(
         except DecodeError as err:
             results.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err)))
     if fit_contacts is not None:
-        _fit(results, contacts if fit_contacts == "given" else None, pts.cpu().numpy())
+        given = (contacts or []) if fit_contacts == "given" else None
+        _fit(results, given, pts.cpu().numpy())
     return results
 
 
 def _fit(
     results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None, points: np.ndarray
 ) -> None:
-    """Fit each decoded grasp to the given contacts (exact positions), or to its own contacts
-    when ``given`` is None, kept out of the object cloud ``points`` (see
-    ``generate_grasps(fit_contacts=...)``)."""
+    """Fit each decoded grasp to the given contacts (exact positions; an empty list fits
+    nothing), or to its own contacts when ``given`` is None, kept out of the object cloud
+    ``points`` (see ``generate_grasps(fit_contacts=...)``)."""
     from dexgrasp.grasps.contacts import fit_grasp_to_contacts
     from dexgrasp.grasps.hand import shadow_hand
     from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
     hand, sdf = shadow_hand(), point_cloud_sdf(points)
     fixed = {}
+    if given is not None and not any(xyz is not None for _, xyz in given):
+        return  # nothing given with a position: the grasps stay as written
     for link, xyz in given or ():
         if xyz is not None:
             fixed.setdefault(link, []).append(np.asarray(xyz, dtype=np.float64))

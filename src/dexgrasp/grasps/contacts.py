@@ -112,7 +112,8 @@ def fit_grasp_to_contacts(
     :mod:`dexgrasp.grasps.metrics.penetration`, e.g. ``point_cloud_sdf(points)``) every hand
     surface point (every fourth) inside the object adds its depth (scale ``pen_sigma`` metres), so the
     links reach their contacts from outside. The Jacobian is a forward difference, all 28 columns in one batched
-    forward-kinematics call. Links with no positions (``(0, 3)``) add nothing.
+    forward-kinematics call. Links with no positions (``(0, 3)``), or without surface samples
+    on the hand model, add nothing.
 
     Returns the fitted (28,) grasp; the input is returned unchanged when no link has a position.
     """
@@ -128,9 +129,12 @@ def fit_grasp_to_contacts(
     link_ids = hand.surface_point_links
     targets, members = [], []
     for link, pts in contacts.items():
+        on_link = np.flatnonzero(link_ids == LINK_NAMES.index(link))
+        if len(on_link) == 0:  # a link without surface samples (no geometry) cannot be fitted
+            continue
         for c in np.asarray(pts, dtype=np.float64):
             targets.append(c)
-            members.append(np.flatnonzero(link_ids == LINK_NAMES.index(link)))
+            members.append(on_link)
     if not targets:
         return g0.copy()
     targets = np.asarray(targets)
