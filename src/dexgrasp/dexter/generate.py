@@ -268,10 +268,10 @@ def _fit(
     from dexgrasp.grasps.hand import shadow_hand
     from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
-    hand, sdf = shadow_hand(), point_cloud_sdf(points)
-    fixed = {}
     if given is not None and not any(xyz is not None for _, xyz in given):
         return  # nothing given with a position: the grasps stay as written
+    hand, sdf = shadow_hand(), point_cloud_sdf(points)
+    fixed = {}
     for link, xyz in given or ():
         if xyz is not None:
             fixed.setdefault(link, []).append(np.asarray(xyz, dtype=np.float64))

@@ -109,11 +109,11 @@ def fit_grasp_to_contacts(
     ``contact_sigma`` metres); a prior keeps the palm translation, palm rotation and joints
     near the start (scales ``prior_sigma``: metres, radians, radians). Joints stay within
     their limits. With ``sdf`` (the object's signed distance, positive inside, as in
-    :mod:`dexgrasp.grasps.metrics.penetration`, e.g. ``point_cloud_sdf(points)``) every hand
-    surface point (every fourth) inside the object adds its depth (scale ``pen_sigma`` metres), so the
-    links reach their contacts from outside. The Jacobian is a forward difference, all 28 columns in one batched
-    forward-kinematics call. Links with no positions (``(0, 3)``), or without surface samples
-    on the hand model, add nothing.
+    :mod:`dexgrasp.grasps.metrics.penetration`, e.g. ``point_cloud_sdf(points)``) every
+    fourth hand surface point inside the object adds its depth (scale ``pen_sigma`` metres),
+    so the links reach their contacts from outside. The Jacobian is a forward difference,
+    all 28 columns in one batched forward-kinematics call. Links with no positions
+    (``(0, 3)``), or without surface samples on the hand model, add nothing.
 
     Returns the fitted (28,) grasp; the input is returned unchanged when no link has a position.
     """
@@ -143,8 +143,8 @@ def fit_grasp_to_contacts(
     prior = np.repeat(1.0 / np.asarray(prior_sigma, dtype=np.float64), [3, 3, GRASP_DIM - 6])
     step = 1e-5
 
-    def residuals(gs: np.ndarray, pick: np.ndarray) -> np.ndarray:
-        surf = hand.surface_points(gs)  # (B, N, 3)
+    def residuals(gs: np.ndarray, surf: np.ndarray, pick: np.ndarray) -> np.ndarray:
+        """(B, R) for grasps ``gs`` whose hand surface points are ``surf`` (B, N, 3)."""
         r_c = (surf[:, pick] - targets[None]).reshape(len(gs), -1) / contact_sigma
         parts = [r_c, (gs - g0) * prior]
         if sdf is not None:
@@ -153,25 +153,25 @@ def fit_grasp_to_contacts(
             parts.append(np.maximum(depth, 0.0) / pen_sigma)
         return np.concatenate(parts, 1)
 
-    def nearest(g: np.ndarray) -> np.ndarray:
-        pts = hand.surface_points(g[None])[0]
-        return np.array([m[np.argmin(np.linalg.norm(pts[m] - c, axis=1))]
+    def evaluate(g: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each contact's nearest point of its link at ``g`` and the cost there (one FK call)."""
+        surf = hand.surface_points(g[None])
+        pick = np.array([m[np.argmin(np.linalg.norm(surf[0, m] - c, axis=1))]
                          for m, c in zip(members, targets)])  # fmt: skip
+        return pick, float(np.sum(residuals(g[None], surf, pick) ** 2))
 
     g, damping = g0.copy(), 1e-3
-    pick = nearest(g)
-    cost = float(np.sum(residuals(g[None], pick) ** 2))
+    pick, cost = evaluate(g)
     for _ in range(iters):
         batch = np.repeat(g[None], GRASP_DIM + 1, 0)
         batch[1:] += np.eye(GRASP_DIM) * step
-        res = residuals(batch, pick)
+        res = residuals(batch, hand.surface_points(batch), pick)
         r0, jac = res[0], (res[1:] - res[0]).T / step  # (R,), (R, 28)
         jtj, jtr = jac.T @ jac, jac.T @ r0
         while damping < 1e8:
             cand = np.clip(g - np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-9), jtr),
                            lower, upper)  # fmt: skip
-            cand_pick = nearest(cand)
-            new = float(np.sum(residuals(cand[None], cand_pick) ** 2))
+            cand_pick, new = evaluate(cand)
             if new < cost:
                 g, pick, cost, damping = cand, cand_pick, new, max(damping / 3, 1e-6)
                 break
