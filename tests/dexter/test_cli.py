@@ -56,14 +56,17 @@ def test_train_generate_eval(dataset, tmp_path, capsys):
     payload = json.loads(out.read_text())
     assert len(payload["grasps"]) == 3 and all(g["ok"] for g in payload["grasps"])
     assert all(len(g["model_grasp"]) == 28 for g in payload["grasps"])  # fitted: both kept
+    assert all(g["logprob"] < 0 and g["num_tokens"] > 28 for g in payload["grasps"])
     assert all(g["contact_links"][:2] == ["rh_ffdistal", "rh_thdistal"] for g in payload["grasps"])
 
     rows = tmp_path / "rows.json"
     args = ["eval", "dexter", "--model", f"tiny={run}", "--data", str(dataset), "-n", "2",
-            "--metrics", "cd,div,contact", "--out", str(rows)]  # fmt: skip
+            "--metrics", "cd,div,contact", "--out", str(rows), "--candidates", "3",
+            "--rank", "grasp"]  # fmt: skip
     assert main(args) == 0
     row = json.loads(rows.read_text())[0]
     assert row["row"] == "tiny" and row["n_samples"] == 6 and row["decode_rate"] == 1.0
+    assert row["cfg_candidates"] == 3 and row["cfg_rank"] == "grasp"
     assert row["train_steps"] == 3 and "cd_cm" in row and "contact_f1" in row
     assert "| tiny | 6/6 |" in capsys.readouterr().out
 

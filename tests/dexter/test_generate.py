@@ -185,3 +185,43 @@ def test_fit_contacts_moves_the_grasp_onto_the_given_contacts(model, data):
                for r, o in fitted)  # fmt: skip
     with pytest.raises(ValueError, match="fit_contacts"):
         generate_grasps(model, pts, "x", n=1, fit_contacts="some")
+
+
+def test_logprob_is_the_models_own_likelihood_of_the_answer(model, data):
+    """The recorded log-probability equals a full forward pass scored on the sampled answer."""
+    pts = data[0]["obj0"]
+    outs = generate_grasps(model, pts, "hold it", n=2, constrained=False, temperature=1.0, seed=3)
+    tok = model.tokenizer
+    prompt = tok.encode_prompt("hold it", model.num_point_tokens, None)
+    stop = {tok.im_end_id, tok.pad_id}
+    for o in outs:
+        ans = o.token_ids
+        end = next((i + 1 for i, t in enumerate(ans) if t in stop), len(ans))
+        ans = ans[:end]
+        ids = torch.tensor([prompt + ans])
+        with torch.no_grad():
+            h, _ = model.hidden_states(ids, torch.ones_like(ids), torch.as_tensor(pts)[None])
+            lp = torch.log_softmax(model.llm.lm_head(h[0, len(prompt) - 1 : -1]).float(), -1)
+        per_tok = lp.gather(1, torch.tensor(ans)[:, None]).squeeze(1).double()
+        is_action = torch.isin(torch.tensor(ans), torch.as_tensor(tok.action_ids))
+        assert o.num_tokens == len(ans)
+        assert o.logprob == pytest.approx(float(per_tok.sum()), abs=1e-3)
+        assert o.grasp_logprob == pytest.approx(float(per_tok[is_action].sum()), abs=1e-3)
+        assert o.score("mean") == pytest.approx(o.logprob / len(ans))
+
+
+@pytest.mark.parametrize("rank", ["mean", "sum", "grasp"])
+def test_candidates_keep_the_best_scored_sample_of_each_group(model, data, rank):
+    pts, kw = data[0]["obj1"], {"temperature": 1.0, "seed": 5}
+    drawn = generate_grasps(model, pts, "hold it", n=6, **kw)  # the same draws, unranked
+    kept = generate_grasps(model, pts, "hold it", n=2, candidates=3, rank=rank, **kw)
+    assert len(kept) == 2
+    for i, k in enumerate(kept):
+        group = drawn[3 * i : 3 * i + 3]
+        best = max(group, key=lambda g: (g.ok, g.score(rank)))
+        assert k.token_ids == best.token_ids
+        assert all(k.score(rank) >= g.score(rank) for g in group if g.ok)
+    with pytest.raises(ValueError, match="candidates"):
+        generate_grasps(model, pts, "x", n=1, candidates=0)
+    with pytest.raises(ValueError, match="rank"):
+        generate_grasps(model, pts, "x", n=1, rank="best")

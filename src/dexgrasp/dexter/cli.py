@@ -26,6 +26,39 @@ _SURFACE_TOL_HELP = (
 )
 
 
+def _add_decoding_args(p) -> None:
+    """The decoding options ``generate`` and ``eval dexter`` share."""
+    p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
+    p.add_argument("--surface-tol", type=float, default=None, metavar="M", help=_SURFACE_TOL_HELP)
+    p.add_argument(
+        "--fit-contacts", choices=("given", "all"), default=None, help=_FIT_CONTACTS_HELP
+    )
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        metavar="K",
+        help="sample K answers per grasp and keep the one the model scores best (--rank)",
+    )
+    p.add_argument(
+        "--rank",
+        choices=("mean", "sum", "grasp"),
+        default="mean",
+        help="score that picks among --candidates: mean log-probability per token, its sum, "
+        "or the sum over the grasp's action tokens",
+    )
+
+
+def _decoding_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "require_positions": args.require_positions,
+        "surface_tol": args.surface_tol,
+        "fit_contacts": args.fit_contacts,
+        "candidates": args.candidates,
+        "rank": args.rank,
+    }
+
+
 def register(top, groups) -> None:
     """Add the DextER commands to the ``dexgrasp`` parser."""
     p = groups["train"].add_parser("dexter", help="train the DextER grasp generator")
@@ -114,11 +147,7 @@ def register(top, groups) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--unconstrained", action="store_true", help="disable grammar constraints")
-    p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
-    p.add_argument("--surface-tol", type=float, default=None, metavar="M", help=_SURFACE_TOL_HELP)
-    p.add_argument(
-        "--fit-contacts", choices=("given", "all"), default=None, help=_FIT_CONTACTS_HELP
-    )
+    _add_decoding_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_generate)
@@ -146,11 +175,7 @@ def register(top, groups) -> None:
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma list")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
-    p.add_argument("--surface-tol", type=float, default=None, metavar="M", help=_SURFACE_TOL_HELP)
-    p.add_argument(
-        "--fit-contacts", choices=("given", "all"), default=None, help=_FIT_CONTACTS_HELP
-    )
+    _add_decoding_args(p)
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -259,9 +284,7 @@ def _generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         constrained=not args.unconstrained,
         seed=args.seed,
-        require_positions=args.require_positions,
-        surface_tol=args.surface_tol,
-        fit_contacts=args.fit_contacts,
+        **_decoding_kwargs(args),
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -311,9 +334,7 @@ def _eval(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_p=args.top_p,
         seed=args.seed,
-        require_positions=args.require_positions,
-        surface_tol=args.surface_tol,
-        fit_contacts=args.fit_contacts,
+        **_decoding_kwargs(args),
     )
     specs = args.model or ["runs/dexter"]
     models = dict(s.split("=", 1) if "=" in s else (Path(s).name, s) for s in specs)

@@ -53,6 +53,8 @@ class EvalConfig:
             this per axis (None: free). See ``GraspGrammar``.
         fit_contacts: "given" / "all": fit each grasp to the steering / all contact
             positions after decoding (``generate_grasps``); None: score the grasp as written.
+        candidates, rank: sample ``candidates`` answers per grasp and keep the one the model
+            scores best by ``rank`` ("mean", "sum" or "grasp"; see ``generate_grasps``).
         seed: sampling seed.
     """
 
@@ -66,6 +68,8 @@ class EvalConfig:
     require_positions: bool = False
     surface_tol: float | None = None
     fit_contacts: str | None = None
+    candidates: int = 1
+    rank: str = "mean"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,6 +85,8 @@ class EvalConfig:
             raise ValueError("EvalConfig.surface_tol must be >= 0 metres or None")
         if self.fit_contacts not in (None, "given", "all"):
             raise ValueError("EvalConfig.fit_contacts must be None, 'given' or 'all'")
+        if self.candidates < 1 or self.rank not in ("mean", "sum", "grasp"):
+            raise ValueError("EvalConfig.candidates must be >= 1 and rank 'mean', 'sum' or 'grasp'")
         if not self.metrics:
             raise ValueError("EvalConfig.metrics must name at least one metric")
         self.metrics = tuple(self.metrics)
@@ -171,6 +177,8 @@ def evaluate(
             require_positions=cfg.require_positions,
             surface_tol=cfg.surface_tol,
             fit_contacts=cfg.fit_contacts,
+            candidates=cfg.candidates,
+            rank=cfg.rank,
             seed=cfg.seed + j,
         )
         n_total += len(outs)

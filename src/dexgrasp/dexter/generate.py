@@ -29,6 +29,7 @@ from dexgrasp.dexter.tokenizer import DecodeError
 
 BATCHING = ("shared", "sequential")
 FIT_CONTACTS = ("given", "all")
+RANKS = ("mean", "sum", "grasp")
 ContactSpec = tuple[str, Sequence[float] | np.ndarray | None]
 
 
@@ -43,6 +44,21 @@ class GeneratedGrasp:
     ok: bool = True
     error: str | None = None
     model_grasp: np.ndarray | None = None  # the grasp as written, when ``grasp`` was fitted
+    # the model's log-probability of what it wrote (T = 1, grammar-masked; no steering prefix)
+    logprob: float = 0.0
+    grasp_logprob: float = 0.0  # the part of ``logprob`` from the action tokens
+    num_tokens: int = 0  # tokens ``logprob`` sums over
+
+    def score(self, rank: str) -> float:
+        """Ranking score (higher is better): "mean" log-probability per written token, "sum"
+        over the answer, or "grasp", the action tokens' sum."""
+        if rank == "mean":
+            return self.logprob / max(self.num_tokens, 1)
+        if rank == "sum":
+            return self.logprob
+        if rank == "grasp":
+            return self.grasp_logprob
+        raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
 
     def to_json(self) -> dict:
         return {
@@ -54,6 +70,9 @@ class GeneratedGrasp:
             "model_grasp": None
             if self.model_grasp is None
             else [float(v) for v in self.model_grasp],
+            "logprob": self.logprob,
+            "grasp_logprob": self.grasp_logprob,
+            "num_tokens": self.num_tokens,
         }
 
 
@@ -117,9 +136,14 @@ def _decode_batch(
     top_p: float,
     generator: torch.Generator | None,
     fast: bool = True,
-) -> list[list[int]]:
+) -> list[tuple[list[int], float, float, int]]:
     """Prefill once (batch 1), repeat the cache ``n`` times and sample ``n`` answers together;
-    ``fast``: decode steps through :mod:`dexgrasp.dexter.fast_decode` where the LLM allows."""
+    ``fast``: decode steps through :mod:`dexgrasp.dexter.fast_decode` where the LLM allows.
+
+    Returns per answer ``(ids, logprob, grasp_logprob, num_tokens)``: the ids start with the
+    forced prefix; the log-probabilities are the model's own (temperature 1, grammar-masked
+    when ``constrained``) summed over the sampled tokens (the stop token included), and over
+    the action tokens among them."""
     dev = model.device
     ids = torch.tensor([prompt_ids + forced], device=dev)
     hidden, cache = model.hidden_states(ids, torch.ones_like(ids), points, use_cache=True)
@@ -140,11 +164,20 @@ def _decode_batch(
     finished = torch.zeros(n, dtype=torch.bool, device=dev)
     emb = model.llm.get_input_embeddings()
     stop = torch.tensor([model.tokenizer.im_end_id, model.tokenizer.pad_id], device=dev)
+    action_ids = torch.as_tensor(model.tokenizer.action_ids, device=dev)
+    logp = torch.zeros(n, dtype=torch.float64, device=dev)
+    logp_grasp = torch.zeros_like(logp)
+    count = torch.zeros(n, dtype=torch.long, device=dev)
     for _ in range(max_steps):
         if constrained:
             logits = logits.masked_fill(~grammar.allowed(st), float("-inf"))
         nxt = sample_tokens(logits, temperature, top_p, generator)
         nxt = torch.where(finished, torch.full_like(nxt, model.tokenizer.pad_id), nxt)
+        lp = torch.log_softmax(logits.float(), -1).gather(1, nxt[:, None]).squeeze(1).double()
+        lp = torch.where(finished, torch.zeros_like(lp), lp)
+        logp += lp
+        logp_grasp += torch.where(torch.isin(nxt, action_ids), lp, torch.zeros_like(lp))
+        count += (~finished).long()
         if constrained:
             st = grammar.step(st, nxt)
         out = torch.cat([out, nxt[:, None]], 1)
@@ -162,7 +195,10 @@ def _decode_batch(
             ).last_hidden_state
             logits = model.llm.lm_head(h[:, -1]).float()
         pos += 1
-    return [forced + row for row in out.tolist()]
+    return [
+        (forced + row, float(a), float(b), int(c))
+        for row, a, b, c in zip(out.tolist(), logp.tolist(), logp_grasp.tolist(), count.tolist())
+    ]
 
 
 @torch.no_grad()
@@ -182,6 +218,8 @@ def generate_grasps(
     fast: bool = True,
     surface_tol: float | None = None,
     fit_contacts: str | None = None,
+    candidates: int = 1,
+    rank: str = "mean",
 ) -> list[GeneratedGrasp]:
     """Sample ``n`` grasps for one object.
 
@@ -211,9 +249,21 @@ def generate_grasps(
             steering contacts that have a position, "all" every position in the answer;
             hand points are kept out of the object by ``point_cloud_sdf(points)``. The
             written grasp is kept in ``model_grasp``. None: the grasp as written.
+        candidates: sample this many answers for each of the ``n`` grasps (all ``n *
+            candidates`` in one batch over the shared prompt cache) and keep the one the
+            model itself scores best by ``rank``; 1 keeps every sample as drawn. Fitting,
+            when asked for, runs on the kept grasps only.
+        rank: the score that picks among candidates (``GeneratedGrasp.score``): "mean"
+            log-probability per written token, "sum" over the answer, or "grasp", the sum
+            over the 28 action tokens. Answers that do not decode are never kept unless
+            every candidate failed.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if candidates < 1:
+        raise ValueError(f"candidates must be >= 1, got {candidates}")
+    if rank not in RANKS:
+        raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
     if batching not in BATCHING:
         raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}")
     model.eval()
@@ -239,19 +289,26 @@ def generate_grasps(
     if seed is not None:
         gen = torch.Generator(device=model.device).manual_seed(seed)
     args = (model, grammar, prompt_ids, forced, pts[None])
+    total = n * candidates
     if batching == "shared":
-        answers = _decode_batch(*args, n, constrained, temperature, top_p, gen, fast)
+        answers = _decode_batch(*args, total, constrained, temperature, top_p, gen, fast)
     else:
         answers = [
-            _decode_batch(*args, 1, constrained, temperature, top_p, gen, fast)[0] for _ in range(n)
+            _decode_batch(*args, 1, constrained, temperature, top_p, gen, fast)[0]
+            for _ in range(total)
         ]
-    results = []
-    for ids in answers:
+    drawn = []
+    for ids, logp, logp_grasp, count in answers:
+        scores = {"logprob": logp, "grasp_logprob": logp_grasp, "num_tokens": count}
         try:
             d = tok.decode_answer(ids)
-            results.append(GeneratedGrasp(d.grasp, d.contacts, d.contact_links, ids))
+            drawn.append(GeneratedGrasp(d.grasp, d.contacts, d.contact_links, ids, **scores))
         except DecodeError as err:
-            results.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err)))
+            drawn.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err), **scores))
+    results = [
+        max(drawn[i : i + candidates], key=lambda g: (g.ok, g.score(rank)))
+        for i in range(0, total, candidates)
+    ]
     if fit_contacts is not None:
         given = (contacts or []) if fit_contacts == "given" else None
         _fit(results, given, pts.cpu().numpy())
