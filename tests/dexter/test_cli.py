@@ -67,6 +67,7 @@ def test_train_generate_eval(dataset, tmp_path, capsys):
     row = json.loads(rows.read_text())[0]
     assert row["row"] == "tiny" and row["n_samples"] == 6 and row["decode_rate"] == 1.0
     assert row["cfg_candidates"] == 3 and row["cfg_rank"] == "grasp"
+    assert row["logprob_per_token"] < 0
     assert row["train_steps"] == 3 and "cd_cm" in row and "contact_f1" in row
     assert "| tiny | 6/6 |" in capsys.readouterr().out
 

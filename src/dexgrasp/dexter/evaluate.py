@@ -160,7 +160,7 @@ def evaluate(
         np.stack([r.grasp for r in records]),
         [dict(r.contacts) for r in records],
     )
-    ids, grasps, contacts, ref_index = [], [], [], []
+    ids, grasps, contacts, ref_index, token_logp = [], [], [], [], []
     n_total = 0
     t0 = time.perf_counter()
     for j, rec in enumerate(tqdm(records, desc="generate", disable=not progress)):
@@ -188,6 +188,7 @@ def evaluate(
                 grasps.append(o.grasp)
                 contacts.append(dict(o.contacts))  # link-only blocks count for link scores
                 ref_index.append(j)
+                token_logp.append(o.score("mean"))
     gen_s = time.perf_counter() - t0
     summary: dict[str, Any] = {
         "model": source,
@@ -200,6 +201,7 @@ def evaluate(
         "contact_blocks_per_grasp": float(np.mean([len(c) for c in contacts])) if contacts else 0.0,
         "contact_blocks_with_position": _with_position(contacts),
         "generate_s": gen_s,
+        "logprob_per_token": float(np.mean(token_logp)) if token_logp else None,
         **{f"cfg_{k}": v for k, v in asdict(cfg).items() if k != "metrics"},
     }
     if grasps:
