@@ -210,15 +210,15 @@ def test_logprob_is_the_models_own_likelihood_of_the_answer(model, data):
         assert o.score("mean") == pytest.approx(o.logprob / len(ans))
 
 
-@pytest.mark.parametrize("rank", ["mean", "sum", "grasp"])
+@pytest.mark.parametrize("rank", ["mean", "sum", "grasp", "contacts"])
 def test_candidates_keep_the_best_scored_sample_of_each_group(model, data, rank):
     pts, kw = data[0]["obj1"], {"temperature": 1.0, "seed": 5}
-    drawn = generate_grasps(model, pts, "hold it", n=6, **kw)  # the same draws, unranked
+    drawn = generate_grasps(model, pts, "hold it", n=6, rank=rank, **kw)  # same draws, all kept
     kept = generate_grasps(model, pts, "hold it", n=2, candidates=3, rank=rank, **kw)
     assert len(kept) == 2
     for i, k in enumerate(kept):
         group = drawn[3 * i : 3 * i + 3]
-        best = max(group, key=lambda g: (g.ok, g.score(rank)))
+        best = max(group, key=lambda g: (g.ok, g.score(rank), g.score("mean")))
         assert k.token_ids == best.token_ids
         assert all(k.score(rank) >= g.score(rank) for g in group if g.ok)
     with pytest.raises(ValueError, match="candidates"):

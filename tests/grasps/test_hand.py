@@ -164,3 +164,27 @@ def test_fit_with_an_sdf_keeps_the_hand_out_of_the_object(hand):
     kept = fit_grasp_to_contacts(g, contacts, hand, sdf=point_cloud_sdf(sphere), iters=40)
     depth = lambda grasp: exact(hand.surface_points(grasp[None])[0]).max()  # noqa: E731
     assert depth(free) > 0.02 and depth(kept) < 0.5 * depth(free)
+
+
+def test_contact_agreement_scores_written_links_against_the_placed_hand(hand):
+    from dexgrasp.grasps.contacts import contact_agreement
+
+    g = hand.default_grasp()
+    g[6:] = np.clip(0.3, hand.lower, hand.upper)
+    surf = hand.surface_points(g[None])[0]
+    ids = hand.surface_point_links
+    touching = ["rh_ffdistal", "rh_lfdistal", "rh_thdistal"]
+    obj = np.concatenate([surf[ids == LINK_NAMES.index(n)] for n in touching])
+    outside = lambda q: -np.ones(len(q))  # noqa: E731 - nothing is inside
+    gs = np.stack([g, g, g, g + np.r_[1.0, np.zeros(GRASP_DIM - 1)]])
+    written = [touching, touching[:1], [], touching]  # the last hand is 1 m away
+    s = contact_agreement(gs, written, obj, hand, sdf=outside, touch=1e-4)
+    assert s == pytest.approx([1.0, 0.5, 0.0, 0.0])  # F1: 1, 2*1/(1+3), empty, no touch
+    inside = lambda q: np.full(len(q), 0.01)  # noqa: E731 - every hand point 1 cm deep
+    s = contact_agreement(gs[:1], written[:1], obj, hand, sdf=inside, touch=1e-4)
+    n_links = len(set(ids.tolist()))
+    assert s[0] == pytest.approx(2 * 3 / (3 + n_links) - 2.0)  # all touch; 1 cm / 5 mm
+    with pytest.raises(ValueError, match="unknown link"):
+        contact_agreement(gs[:1], [["rh_wrist"]], obj, hand, sdf=outside)
+    with pytest.raises(ValueError, match="link sets"):
+        contact_agreement(gs, written[:2], obj, hand, sdf=outside)

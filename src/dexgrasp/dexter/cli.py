@@ -42,10 +42,11 @@ def _add_decoding_args(p) -> None:
     )
     p.add_argument(
         "--rank",
-        choices=("mean", "sum", "grasp"),
+        choices=("mean", "sum", "grasp", "contacts"),
         default="mean",
         help="score that picks among --candidates: mean log-probability per token, its sum, "
-        "or the sum over the grasp's action tokens",
+        "the sum over the grasp's action tokens, or 'contacts': the written contact links "
+        "against the links the grasp's hand brings to the object, less its penetration",
     )
 
 

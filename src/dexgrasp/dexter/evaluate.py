@@ -54,7 +54,8 @@ class EvalConfig:
         fit_contacts: "given" / "all": fit each grasp to the steering / all contact
             positions after decoding (``generate_grasps``); None: score the grasp as written.
         candidates, rank: sample ``candidates`` answers per grasp and keep the one the model
-            scores best by ``rank`` ("mean", "sum" or "grasp"; see ``generate_grasps``).
+            scores best by ``rank`` ("mean", "sum", "grasp" or "contacts"; see
+            ``generate_grasps``).
         seed: sampling seed.
     """
 
@@ -85,8 +86,10 @@ class EvalConfig:
             raise ValueError("EvalConfig.surface_tol must be >= 0 metres or None")
         if self.fit_contacts not in (None, "given", "all"):
             raise ValueError("EvalConfig.fit_contacts must be None, 'given' or 'all'")
-        if self.candidates < 1 or self.rank not in ("mean", "sum", "grasp"):
-            raise ValueError("EvalConfig.candidates must be >= 1 and rank 'mean', 'sum' or 'grasp'")
+        if self.candidates < 1 or self.rank not in ("mean", "sum", "grasp", "contacts"):
+            raise ValueError(
+                "EvalConfig.candidates must be >= 1 and rank 'mean', 'sum', 'grasp' or 'contacts'"
+            )
         if not self.metrics:
             raise ValueError("EvalConfig.metrics must name at least one metric")
         self.metrics = tuple(self.metrics)

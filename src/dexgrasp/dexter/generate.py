@@ -29,7 +29,7 @@ from dexgrasp.dexter.tokenizer import DecodeError
 
 BATCHING = ("shared", "sequential")
 FIT_CONTACTS = ("given", "all")
-RANKS = ("mean", "sum", "grasp")
+RANKS = ("mean", "sum", "grasp", "contacts")
 ContactSpec = tuple[str, Sequence[float] | np.ndarray | None]
 
 
@@ -48,10 +48,17 @@ class GeneratedGrasp:
     logprob: float = 0.0
     grasp_logprob: float = 0.0  # the part of ``logprob`` from the action tokens
     num_tokens: int = 0  # tokens ``logprob`` sums over
+    # contact links against the hand (``contact_agreement``), set by ``rank="contacts"``
+    agreement: float | None = None
 
     def score(self, rank: str) -> float:
         """Ranking score (higher is better): "mean" log-probability per written token, "sum"
-        over the answer, or "grasp", the action tokens' sum."""
+        over the answer, "grasp", the action tokens' sum, or "contacts", the agreement of the
+        written contact links with the hand placed by the grasp."""
+        if rank == "contacts":
+            if self.agreement is None:
+                raise ValueError("no contact agreement computed for this grasp")
+            return self.agreement
         if rank == "mean":
             return self.logprob / max(self.num_tokens, 1)
         if rank == "sum":
@@ -73,6 +80,7 @@ class GeneratedGrasp:
             "logprob": self.logprob,
             "grasp_logprob": self.grasp_logprob,
             "num_tokens": self.num_tokens,
+            "agreement": self.agreement,
         }
 
 
@@ -254,9 +262,12 @@ def generate_grasps(
             model itself scores best by ``rank``; 1 keeps every sample as drawn. Fitting,
             when asked for, runs on the kept grasps only.
         rank: the score that picks among candidates (``GeneratedGrasp.score``): "mean"
-            log-probability per written token, "sum" over the answer, or "grasp", the sum
-            over the 28 action tokens. Answers that do not decode are never kept unless
-            every candidate failed.
+            log-probability per written token, "sum" over the answer, "grasp", the sum
+            over the 28 action tokens, or "contacts": F1 between the contact links written
+            and the links the grasp's hand brings to the object, less its penetration
+            (:func:`dexgrasp.grasps.contacts.contact_agreement`, from ``points`` and the hand
+            model; for an action-only model only the penetration counts), ties broken by
+            "mean". Answers that do not decode are never kept unless every candidate failed.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -305,14 +316,31 @@ def generate_grasps(
             drawn.append(GeneratedGrasp(d.grasp, d.contacts, d.contact_links, ids, **scores))
         except DecodeError as err:
             drawn.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err), **scores))
+    if rank == "contacts":
+        _agreement(drawn, pts.cpu().numpy())
     results = [
-        max(drawn[i : i + candidates], key=lambda g: (g.ok, g.score(rank)))
+        max(
+            drawn[i : i + candidates], key=lambda g: (g.ok, g.ok and g.score(rank), g.score("mean"))
+        )
         for i in range(0, total, candidates)
     ]
     if fit_contacts is not None:
         given = (contacts or []) if fit_contacts == "given" else None
         _fit(results, given, pts.cpu().numpy())
     return results
+
+
+def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray) -> None:
+    """Set ``agreement`` on every decoded answer (one batched call)."""
+    from dexgrasp.grasps.contacts import contact_agreement
+
+    ok = [g for g in drawn if g.ok]
+    if ok:
+        scores = contact_agreement(
+            np.stack([g.grasp for g in ok]), [g.contact_links for g in ok], points
+        )
+        for g, v in zip(ok, scores):
+            g.agreement = float(v)
 
 
 def _fit(

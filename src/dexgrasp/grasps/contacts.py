@@ -179,3 +179,71 @@ def fit_grasp_to_contacts(
         else:
             break
     return g
+
+
+def contact_agreement(
+    grasps: np.ndarray,
+    links: list[tuple[str, ...]] | list[list[str]],
+    points: np.ndarray,
+    hand=None,
+    sdf=None,
+    touch: float = 0.005,
+    pen_scale: float = 0.005,
+) -> np.ndarray:
+    """How well each grasp's hand agrees with the contact links written for it.
+
+    For grasp ``i`` the hand is placed by forward kinematics; a link touches the object when
+    one of its surface points lies within ``touch`` metres of an object point or inside the
+    object (``sdf`` > 0). The score is the F1 between ``links[i]`` and the touching links
+    (links without surface samples on the hand model are left out of both; an empty
+    ``links[i]`` scores 0), minus the deepest hand point inside the object divided by
+    ``pen_scale``. Only the object's points and the hand model are used.
+
+    Args:
+        grasps: (B, 28) grasps, object frame.
+        links: per grasp, the link names it should touch.
+        points: (N, 3) object points, metres, object frame.
+        hand: a ``ShadowHand`` (default: ``shadow_hand()``).
+        sdf: the object's signed distance, positive inside (default: ``point_cloud_sdf(points)``).
+    Returns:
+        (B,) float64 scores, higher is better (at most 1).
+    """
+    from scipy.spatial import cKDTree
+
+    from dexgrasp.grasps.hand import shadow_hand
+    from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
+
+    g = np.atleast_2d(np.asarray(grasps, dtype=np.float64))
+    if g.ndim != 2 or g.shape[1] != GRASP_DIM or not np.all(np.isfinite(g)):
+        raise ValueError(f"grasps: expected finite (B, {GRASP_DIM}), got {g.shape}")
+    if len(links) != len(g):
+        raise ValueError(f"{len(links)} link sets for {len(g)} grasps")
+    if touch <= 0 or pen_scale <= 0:
+        raise ValueError("touch and pen_scale must be > 0 metres")
+    hand = hand or shadow_hand()
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    sdf = sdf or point_cloud_sdf(pts)
+    surf = hand.surface_points(g)  # (B, P, 3)
+    b, p = surf.shape[:2]
+    flat = surf.reshape(-1, 3)
+    dist, _ = cKDTree(pts).query(flat)
+    depth = sdf(flat).reshape(b, p)
+    near = (dist.reshape(b, p) < touch) | (depth > 0)
+    ids = hand.surface_point_links
+    has_points = np.zeros(len(LINK_NAMES), dtype=bool)
+    has_points[ids] = True
+    touching = np.zeros((b, len(LINK_NAMES)), dtype=bool)
+    for li in np.flatnonzero(has_points):
+        touching[:, li] = near[:, ids == li].any(axis=1)
+    out = -np.maximum(depth.max(axis=1), 0.0) / pen_scale
+    for i, names in enumerate(links):
+        written = np.zeros(len(LINK_NAMES), dtype=bool)
+        for name in names:
+            if name not in LINK_NAMES:
+                raise ValueError(f"links[{i}]: unknown link {name!r}")
+            written[LINK_NAMES.index(name)] = True
+        written &= has_points
+        hits = int((written & touching[i]).sum())
+        total = int(written.sum() + touching[i].sum())
+        out[i] += 2 * hits / total if hits else 0.0
+    return out
