@@ -177,14 +177,20 @@ def test_contact_agreement_scores_written_links_against_the_placed_hand(hand):
     obj = np.concatenate([surf[ids == LINK_NAMES.index(n)] for n in touching])
     outside = lambda q: -np.ones(len(q))  # noqa: E731 - nothing is inside
     gs = np.stack([g, g, g, g + np.r_[1.0, np.zeros(GRASP_DIM - 1)]])
-    written = [touching, touching[:1], [], touching]  # the last hand is 1 m away
+    names = [touching, touching[:1], [], touching]  # the last hand is 1 m away
+    written = [{n: np.zeros((0, 3)) for n in ns} for ns in names]
     s = contact_agreement(gs, written, obj, hand, sdf=outside, touch=1e-4)
     assert s == pytest.approx([1.0, 0.5, 0.0, 0.0])  # F1: 1, 2*1/(1+3), empty, no touch
+    tip = surf[ids == LINK_NAMES.index("rh_ffdistal")][:1]
+    with_pos = [{"rh_ffdistal": tip}, {"rh_ffdistal": tip + [0.0, 0.0, 0.1]}]  # on it, 10 cm off
+    s = contact_agreement(gs[:2], with_pos, obj, hand, sdf=outside, touch=1e-4)
+    assert s[0] == pytest.approx(0.5)  # F1 2*1/(1+3), no gap
+    assert s[1] < s[0] - 5  # the gap (>= 5 cm from the fingertip) costs gap / 1 cm
     inside = lambda q: np.full(len(q), 0.01)  # noqa: E731 - every hand point 1 cm deep
     s = contact_agreement(gs[:1], written[:1], obj, hand, sdf=inside, touch=1e-4)
     n_links = len(set(ids.tolist()))
     assert s[0] == pytest.approx(2 * 3 / (3 + n_links) - 2.0)  # all touch; 1 cm / 5 mm
     with pytest.raises(ValueError, match="unknown link"):
-        contact_agreement(gs[:1], [["rh_wrist"]], obj, hand, sdf=outside)
-    with pytest.raises(ValueError, match="link sets"):
+        contact_agreement(gs[:1], [{"rh_wrist": np.zeros((0, 3))}], obj, hand, sdf=outside)
+    with pytest.raises(ValueError, match="contact sets"):
         contact_agreement(gs, written[:2], obj, hand, sdf=outside)

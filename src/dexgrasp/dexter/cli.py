@@ -45,8 +45,9 @@ def _add_decoding_args(p) -> None:
         choices=("mean", "sum", "grasp", "contacts"),
         default="mean",
         help="score that picks among --candidates: mean log-probability per token, its sum, "
-        "the sum over the grasp's action tokens, or 'contacts': the written contact links "
-        "against the links the grasp's hand brings to the object, less its penetration",
+        "the sum over the grasp's action tokens, or 'contacts': the written contacts against "
+        "the hand the grasp places (links touching the object, positions on their links, "
+        "penetration)",
     )
 
 

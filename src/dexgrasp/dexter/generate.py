@@ -264,7 +264,8 @@ def generate_grasps(
         rank: the score that picks among candidates (``GeneratedGrasp.score``): "mean"
             log-probability per written token, "sum" over the answer, "grasp", the sum
             over the 28 action tokens, or "contacts": F1 between the contact links written
-            and the links the grasp's hand brings to the object, less its penetration
+            and the links the grasp's hand brings to the object, less the written positions'
+            distance from their links and the hand's penetration
             (:func:`dexgrasp.grasps.contacts.contact_agreement`, from ``points`` and the hand
             model; for an action-only model only the penetration counts), ties broken by
             "mean". Answers that do not decode are never kept unless every candidate failed.

@@ -183,25 +183,31 @@ def fit_grasp_to_contacts(
 
 def contact_agreement(
     grasps: np.ndarray,
-    links: list[tuple[str, ...]] | list[list[str]],
+    contacts: list[dict[str, np.ndarray]],
     points: np.ndarray,
     hand=None,
     sdf=None,
     touch: float = 0.005,
     pen_scale: float = 0.005,
+    pos_scale: float = 0.01,
 ) -> np.ndarray:
-    """How well each grasp's hand agrees with the contact links written for it.
+    """How well each grasp's hand agrees with the contacts written for it.
 
     For grasp ``i`` the hand is placed by forward kinematics; a link touches the object when
     one of its surface points lies within ``touch`` metres of an object point or inside the
-    object (``sdf`` > 0). The score is the F1 between ``links[i]`` and the touching links
-    (links without surface samples on the hand model are left out of both; an empty
-    ``links[i]`` scores 0), minus the deepest hand point inside the object divided by
-    ``pen_scale``. Only the object's points and the hand model are used.
+    object (``sdf`` > 0). The score is
+
+    - the F1 between the links of ``contacts[i]`` and the touching links (links without
+      surface samples on the hand model are left out of both; no written link scores 0),
+    - minus the mean distance from each written contact position to the nearest surface
+      point of its own link, divided by ``pos_scale`` (link-only entries add nothing),
+    - minus the deepest hand point inside the object divided by ``pen_scale``.
+
+    Only the object's points and the hand model are used, no simulation.
 
     Args:
         grasps: (B, 28) grasps, object frame.
-        links: per grasp, the link names it should touch.
+        contacts: per grasp, ``{link: (k, 3) positions}`` (k = 0 for a link named alone).
         points: (N, 3) object points, metres, object frame.
         hand: a ``ShadowHand`` (default: ``shadow_hand()``).
         sdf: the object's signed distance, positive inside (default: ``point_cloud_sdf(points)``).
@@ -216,10 +222,11 @@ def contact_agreement(
     g = np.atleast_2d(np.asarray(grasps, dtype=np.float64))
     if g.ndim != 2 or g.shape[1] != GRASP_DIM or not np.all(np.isfinite(g)):
         raise ValueError(f"grasps: expected finite (B, {GRASP_DIM}), got {g.shape}")
-    if len(links) != len(g):
-        raise ValueError(f"{len(links)} link sets for {len(g)} grasps")
-    if touch <= 0 or pen_scale <= 0:
-        raise ValueError("touch and pen_scale must be > 0 metres")
+    if len(contacts) != len(g):
+        raise ValueError(f"{len(contacts)} contact sets for {len(g)} grasps")
+    if min(touch, pen_scale, pos_scale) <= 0:
+        raise ValueError("touch, pen_scale and pos_scale must be > 0 metres")
+    contacts = [validate_contacts(c, f"contacts[{i}]") for i, c in enumerate(contacts)]
     hand = hand or shadow_hand()
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     sdf = sdf or point_cloud_sdf(pts)
@@ -230,20 +237,25 @@ def contact_agreement(
     depth = sdf(flat).reshape(b, p)
     near = (dist.reshape(b, p) < touch) | (depth > 0)
     ids = hand.surface_point_links
-    has_points = np.zeros(len(LINK_NAMES), dtype=bool)
-    has_points[ids] = True
+    on_link = [np.flatnonzero(ids == li) for li in range(len(LINK_NAMES))]
+    has_points = np.array([len(m) > 0 for m in on_link])
     touching = np.zeros((b, len(LINK_NAMES)), dtype=bool)
     for li in np.flatnonzero(has_points):
-        touching[:, li] = near[:, ids == li].any(axis=1)
+        touching[:, li] = near[:, on_link[li]].any(axis=1)
     out = -np.maximum(depth.max(axis=1), 0.0) / pen_scale
-    for i, names in enumerate(links):
+    for i, written_contacts in enumerate(contacts):
         written = np.zeros(len(LINK_NAMES), dtype=bool)
-        for name in names:
-            if name not in LINK_NAMES:
-                raise ValueError(f"links[{i}]: unknown link {name!r}")
-            written[LINK_NAMES.index(name)] = True
+        gaps = []
+        for name, pos in written_contacts.items():
+            li = LINK_NAMES.index(name)
+            written[li] = True
+            if len(pos) and has_points[li]:
+                d = np.linalg.norm(pos[:, None, :] - surf[i, on_link[li]][None], axis=-1)
+                gaps.extend(d.min(axis=1))
         written &= has_points
         hits = int((written & touching[i]).sum())
-        total = int(written.sum() + touching[i].sum())
-        out[i] += 2 * hits / total if hits else 0.0
+        if hits:
+            out[i] += 2 * hits / int(written.sum() + touching[i].sum())
+        if gaps:
+            out[i] -= float(np.mean(gaps)) / pos_scale
     return out
