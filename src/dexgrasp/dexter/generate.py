@@ -338,7 +338,7 @@ def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray) -> None:
     ok = [g for g in drawn if g.ok]
     if ok:
         scores = contact_agreement(
-            np.stack([g.grasp for g in ok]), [g.contact_links for g in ok], points
+            np.stack([g.grasp for g in ok]), [g.contacts for g in ok], points
         )
         for g, v in zip(ok, scores):
             g.agreement = float(v)
