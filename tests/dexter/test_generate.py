@@ -216,12 +216,36 @@ def test_candidates_keep_the_best_scored_sample_of_each_group(model, data, rank)
     drawn = generate_grasps(model, pts, "hold it", n=6, rank=rank, **kw)  # same draws, all kept
     kept = generate_grasps(model, pts, "hold it", n=2, candidates=3, rank=rank, **kw)
     assert len(kept) == 2
+    seen = []
     for i, k in enumerate(kept):
         group = drawn[3 * i : 3 * i + 3]
-        best = max(group, key=lambda g: (g.ok, g.score(rank), g.score("mean")))
+        fresh = [g for g in group if g.token_ids not in seen] or group
+        best = max(fresh, key=lambda g: (g.ok, g.score(rank), g.score("mean")))
         assert k.token_ids == best.token_ids
-        assert all(k.score(rank) >= g.score(rank) for g in group if g.ok)
+        assert all(k.score(rank) >= g.score(rank) for g in fresh if g.ok)
+        seen.append(k.token_ids)
     with pytest.raises(ValueError, match="candidates"):
         generate_grasps(model, pts, "x", n=1, candidates=0)
     with pytest.raises(ValueError, match="rank"):
         generate_grasps(model, pts, "x", n=1, rank="best")
+
+
+def test_candidates_keep_distinct_answers_where_they_can(model, data):
+    from dexgrasp.dexter.generate import GeneratedGrasp, _keep_best
+
+    def answer(ids, logprob):
+        return GeneratedGrasp(np.zeros(28), token_ids=ids, logprob=logprob, num_tokens=1)
+
+    a, b, c = [1], [2], [3]
+    drawn = [
+        answer(a, -1),
+        answer(b, -2),
+        answer(a, -1),
+        answer(c, -3),
+        answer(a, -1),
+        answer(a, -1),
+    ]
+    kept = _keep_best(drawn, 2, "mean")
+    assert [k.token_ids for k in kept] == [a, c, a]  # group 2 skips a; group 3 has only a
+    greedy = generate_grasps(model, data[0]["obj1"], "hold it", n=3, candidates=2, temperature=0.0)
+    assert greedy[0].token_ids == greedy[1].token_ids == greedy[2].token_ids  # nothing else

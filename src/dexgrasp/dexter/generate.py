@@ -268,7 +268,9 @@ def generate_grasps(
             distance from their links and the hand's penetration
             (:func:`dexgrasp.grasps.contacts.contact_agreement`, from ``points`` and the hand
             model; for an action-only model only the penetration counts), ties broken by
-            "mean". Answers that do not decode are never kept unless every candidate failed.
+            "mean". Answers that do not decode are never kept unless every candidate failed,
+            and an answer another grasp already kept is skipped where its group has a
+            different one, so the ``n`` grasps stay distinct where the samples allow.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -319,16 +321,27 @@ def generate_grasps(
             drawn.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err), **scores))
     if rank == "contacts":
         _agreement(drawn, pts.cpu().numpy())
-    results = [
-        max(
-            drawn[i : i + candidates], key=lambda g: (g.ok, g.ok and g.score(rank), g.score("mean"))
-        )
-        for i in range(0, total, candidates)
-    ]
+    results = _keep_best(drawn, candidates, rank)
     if fit_contacts is not None:
         given = (contacts or []) if fit_contacts == "given" else None
         _fit(results, given, pts.cpu().numpy())
     return results
+
+
+def _keep_best(drawn: list[GeneratedGrasp], k: int, rank: str) -> list[GeneratedGrasp]:
+    """The best-scored answer of each consecutive group of ``k``, skipping answers an earlier
+    group already kept where the group has another one (so ``n`` grasps stay distinct)."""
+    kept, seen = [], set()
+    for i in range(0, len(drawn), k):
+        group = sorted(
+            drawn[i : i + k],
+            key=lambda g: (g.ok, g.ok and g.score(rank), g.score("mean")),
+            reverse=True,
+        )
+        pick = next((g for g in group if tuple(g.token_ids) not in seen), group[0])
+        seen.add(tuple(pick.token_ids))
+        kept.append(pick)
+    return kept
 
 
 def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray) -> None:
