@@ -37,3 +37,7 @@ EPISODE_STEPS = 75  # length of an expert demonstration (3.75 s at 20 Hz)
 
 # Training precision settings (resolved against the hardware by dexgrasp.precision).
 MIXED_PRECISION_MODES = ("auto", "no", "bf16")
+
+# DextER decoding options (dexgrasp.dexter.generate.generate_grasps)
+DEXTER_FIT_CONTACTS = ("given", "all")  # contact fitting after decoding
+DEXTER_RANKS = ("mean", "sum", "grasp", "contacts")  # scores that pick among candidates

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from dexgrasp.constants import MIXED_PRECISION_MODES
+from dexgrasp.constants import DEXTER_FIT_CONTACTS, DEXTER_RANKS, MIXED_PRECISION_MODES
 
 DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
 
@@ -31,7 +31,7 @@ def _add_decoding_args(p) -> None:
     p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
     p.add_argument("--surface-tol", type=float, default=None, metavar="M", help=_SURFACE_TOL_HELP)
     p.add_argument(
-        "--fit-contacts", choices=("given", "all"), default=None, help=_FIT_CONTACTS_HELP
+        "--fit-contacts", choices=DEXTER_FIT_CONTACTS, default=None, help=_FIT_CONTACTS_HELP
     )
     p.add_argument(
         "--candidates",
@@ -42,7 +42,7 @@ def _add_decoding_args(p) -> None:
     )
     p.add_argument(
         "--rank",
-        choices=("mean", "sum", "grasp", "contacts"),
+        choices=DEXTER_RANKS,
         default="mean",
         help="score that picks among --candidates: mean log-probability per token, its sum, "
         "the sum over the grasp's action tokens, or 'contacts': the written contacts against "

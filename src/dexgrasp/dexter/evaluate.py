@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dexgrasp.constants import DEXTER_FIT_CONTACTS, DEXTER_RANKS
 from dexgrasp.grasps.conventions import LINK_NAMES
 
 DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
@@ -84,12 +85,12 @@ class EvalConfig:
             raise ValueError("EvalConfig.temperature must be >= 0 and top_p in (0, 1]")
         if self.surface_tol is not None and not self.surface_tol >= 0:
             raise ValueError("EvalConfig.surface_tol must be >= 0 metres or None")
-        if self.fit_contacts not in (None, "given", "all"):
-            raise ValueError("EvalConfig.fit_contacts must be None, 'given' or 'all'")
-        if self.candidates < 1 or self.rank not in ("mean", "sum", "grasp", "contacts"):
+        if self.fit_contacts not in (None, *DEXTER_FIT_CONTACTS):
             raise ValueError(
-                "EvalConfig.candidates must be >= 1 and rank 'mean', 'sum', 'grasp' or 'contacts'"
+                f"EvalConfig.fit_contacts must be None or one of {DEXTER_FIT_CONTACTS}"
             )
+        if self.candidates < 1 or self.rank not in DEXTER_RANKS:
+            raise ValueError(f"EvalConfig.candidates must be >= 1 and rank one of {DEXTER_RANKS}")
         if not self.metrics:
             raise ValueError("EvalConfig.metrics must name at least one metric")
         self.metrics = tuple(self.metrics)

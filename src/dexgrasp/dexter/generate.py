@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from dexgrasp.constants import DEXTER_FIT_CONTACTS as FIT_CONTACTS
+from dexgrasp.constants import DEXTER_RANKS as RANKS
 from dexgrasp.dexter import fast_decode, prompts
 from dexgrasp.dexter.grammar import GraspGrammar
 from dexgrasp.dexter.model import DexterModel
 from dexgrasp.dexter.tokenizer import DecodeError
 
 BATCHING = ("shared", "sequential")
-FIT_CONTACTS = ("given", "all")
-RANKS = ("mean", "sum", "grasp", "contacts")
 ContactSpec = tuple[str, Sequence[float] | np.ndarray | None]
 
 
@@ -319,12 +319,18 @@ def generate_grasps(
             drawn.append(GeneratedGrasp(d.grasp, d.contacts, d.contact_links, ids, **scores))
         except DecodeError as err:
             drawn.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err), **scores))
+    cloud = pts.cpu().numpy()
+    sdf = None  # the object's point-cloud SDF, built once for ranking and fitting
+    if rank == "contacts" or fit_contacts is not None:
+        from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
+
+        sdf = point_cloud_sdf(cloud)
     if rank == "contacts":
-        _agreement(drawn, pts.cpu().numpy())
+        _agreement(drawn, cloud, sdf)
     results = _keep_best(drawn, candidates, rank)
     if fit_contacts is not None:
         given = (contacts or []) if fit_contacts == "given" else None
-        _fit(results, given, pts.cpu().numpy())
+        _fit(results, given, sdf)
     return results
 
 
@@ -344,32 +350,28 @@ def _keep_best(drawn: list[GeneratedGrasp], k: int, rank: str) -> list[Generated
     return kept
 
 
-def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray) -> None:
+def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray, sdf) -> None:
     """Set ``agreement`` on every decoded answer (one batched call)."""
     from dexgrasp.grasps.contacts import contact_agreement
 
     ok = [g for g in drawn if g.ok]
     if ok:
-        scores = contact_agreement(
-            np.stack([g.grasp for g in ok]), [g.contacts for g in ok], points
-        )
+        grasps = np.stack([g.grasp for g in ok])
+        scores = contact_agreement(grasps, [g.contacts for g in ok], points, sdf=sdf)
         for g, v in zip(ok, scores):
             g.agreement = float(v)
 
 
-def _fit(
-    results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None, points: np.ndarray
-) -> None:
+def _fit(results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None, sdf) -> None:
     """Fit each decoded grasp to the given contacts (exact positions; an empty list fits
-    nothing), or to its own contacts when ``given`` is None, kept out of the object cloud
-    ``points`` (see ``generate_grasps(fit_contacts=...)``)."""
+    nothing), or to its own contacts when ``given`` is None, kept out of the object by its
+    point-cloud ``sdf`` (see ``generate_grasps(fit_contacts=...)``)."""
     from dexgrasp.grasps.contacts import fit_grasp_to_contacts
     from dexgrasp.grasps.hand import shadow_hand
-    from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
     if given is not None and not any(xyz is not None for _, xyz in given):
         return  # nothing given with a position: the grasps stay as written
-    hand, sdf = shadow_hand(), point_cloud_sdf(points)
+    hand = shadow_hand()
     fixed = {}
     for link, xyz in given or ():
         if xyz is not None:
