@@ -27,12 +27,12 @@ def _reference_logits(model, cache, tokens: list[torch.Tensor], pos: int) -> lis
     emb = model.llm.get_input_embeddings()
     with torch.no_grad():
         for i, tok in enumerate(tokens):
-            h = model.llm.model(
+            h, cache = model.body(
+                cache,
                 inputs_embeds=emb(tok[:, None]),
                 position_ids=torch.full((tok.shape[0], 1), pos + i, device=tok.device),
-                past_key_values=cache,
                 use_cache=True,
-            ).last_hidden_state
+            )
             out.append(model.llm.lm_head(h[:, -1]).float())
     return out
 

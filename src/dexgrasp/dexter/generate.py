@@ -195,12 +195,12 @@ def _decode_batch(
         if decoder is not None:
             logits = decoder.step(nxt, pos)
         else:
-            h = model.llm.model(
+            h, cache = model.body(
+                cache,
                 inputs_embeds=emb(nxt[:, None]),
                 position_ids=torch.full((n, 1), pos, device=dev),
-                past_key_values=cache,
                 use_cache=True,
-            ).last_hidden_state
+            )
             logits = model.llm.lm_head(h[:, -1]).float()
         pos += 1
     return [

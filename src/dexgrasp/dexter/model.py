@@ -17,6 +17,7 @@ each other in both directions; every other token attends causally (:func:`prefix
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -28,6 +29,19 @@ from torch import nn
 from dexgrasp.dexter.config import DexterConfig
 from dexgrasp.dexter.point_encoder import GroupedPointEncoder
 from dexgrasp.dexter.tokenizer import STATS_FILE, DexterTokenizer
+
+
+@functools.cache
+def _cache_keyword() -> str:
+    """The Qwen2 body's key/value-cache argument: ``cache`` from transformers 5.2x on,
+    ``past_key_values`` before."""
+    import inspect
+
+    from transformers import Qwen2Model
+
+    params = inspect.signature(Qwen2Model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
 
 CONFIG_FILE = "config.json"
 LLM_CONFIG_FILE = "llm_config.json"
@@ -248,12 +262,21 @@ class DexterModel(nn.Module):
             )
         return emb.masked_scatter(is_point[..., None], point_tokens.to(emb.dtype))
 
+    def body(self, cache: Any = None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        """The LLM body (no head) on ``kwargs``, continuing ``cache`` when given: returns the
+        last hidden states and the cache. Hides the cache keyword's rename in transformers 5
+        (``past_key_values`` -> ``cache``)."""
+        if cache is not None or kwargs.get("use_cache"):
+            kwargs[_cache_keyword()] = cache
+        out = self.llm.model(**kwargs)
+        return out.last_hidden_state, out.get(_cache_keyword())
+
     def hidden_states(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         points: torch.Tensor,
-        past_key_values: Any = None,
+        cache: Any = None,
         use_cache: bool = False,
     ) -> tuple[torch.Tensor, Any]:
         """Run the LLM body over a (B, L) batch (right-padded) with its prefix-LM mask.
@@ -265,14 +288,13 @@ class DexterModel(nn.Module):
         is_point = input_ids == self.tokenizer.vision_pad_id
         mask = prefix_lm_mask(valid, is_point, embeds.dtype)
         position_ids = (valid.long().cumsum(1) - 1).clamp(min=0)
-        out = self.llm.model(
+        return self.body(
+            cache,
             inputs_embeds=embeds,
             attention_mask=mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=use_cache,
         )
-        return out.last_hidden_state, out.past_key_values
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Next-token loss on the answer tokens only.
