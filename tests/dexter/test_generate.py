@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from dexgrasp.constants import DEXTER_RANKS
 from dexgrasp.dexter.data import fit_tokenizer
-from dexgrasp.dexter.generate import generate_grasps, parse_contact_arg
+from dexgrasp.dexter.generate import TOUCH_WEIGHT, generate_grasps, parse_contact_arg
 from dexgrasp.dexter.grammar import GraspGrammar
 from dexgrasp.dexter.model import DexterModel
 
@@ -210,7 +211,7 @@ def test_logprob_is_the_models_own_likelihood_of_the_answer(model, data):
         assert o.score("mean") == pytest.approx(o.logprob / len(ans))
 
 
-@pytest.mark.parametrize("rank", ["mean", "sum", "grasp", "contacts"])
+@pytest.mark.parametrize("rank", DEXTER_RANKS)
 def test_candidates_keep_the_best_scored_sample_of_each_group(model, data, rank):
     pts, kw = data[0]["obj1"], {"temperature": 1.0, "seed": 5}
     drawn = generate_grasps(model, pts, "hold it", n=6, rank=rank, **kw)  # same draws, all kept
@@ -224,6 +225,9 @@ def test_candidates_keep_the_best_scored_sample_of_each_group(model, data, rank)
         assert k.token_ids == best.token_ids
         assert all(k.score(rank) >= g.score(rank) for g in fresh if g.ok)
         seen.append(k.token_ids)
+        if rank == "touch":  # mean log-probability + weight x fraction of links touching
+            assert 0.0 <= k.touch <= 1.0
+            assert k.score("touch") == pytest.approx(k.score("mean") + TOUCH_WEIGHT * k.touch)
     with pytest.raises(ValueError, match="candidates"):
         generate_grasps(model, pts, "x", n=1, candidates=0)
     with pytest.raises(ValueError, match="rank"):

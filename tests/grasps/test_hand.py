@@ -187,10 +187,34 @@ def test_contact_agreement_scores_written_links_against_the_placed_hand(hand):
     assert s[0] == pytest.approx(0.5)  # F1 2*1/(1+3), no gap
     assert s[1] < s[0] - 5  # the gap (>= 5 cm from the fingertip) costs gap / 1 cm
     inside = lambda q: np.full(len(q), 0.01)  # noqa: E731 - every hand point 1 cm deep
-    s = contact_agreement(gs[:1], written[:1], obj, hand, sdf=inside, touch=1e-4)
     n_links = len(set(ids.tolist()))
-    assert s[0] == pytest.approx(2 * 3 / (3 + n_links) - 2.0)  # all touch; 1 cm / 5 mm
+    s = contact_agreement(gs[:1], written[:1], obj, hand, sdf=inside, touch=1e-4)
+    assert s[0] == pytest.approx(2 * 3 / (3 + n_links))  # all touch; no depth term by default
+    s = contact_agreement(gs[:1], written[:1], obj, hand, sdf=inside, touch=1e-4, pen_scale=0.005)
+    assert s[0] == pytest.approx(2 * 3 / (3 + n_links) - 2.0)  # 1 cm deep / 5 mm
     with pytest.raises(ValueError, match="unknown link"):
         contact_agreement(gs[:1], [{"rh_wrist": np.zeros((0, 3))}], obj, hand, sdf=outside)
     with pytest.raises(ValueError, match="contact sets"):
         contact_agreement(gs, written[:2], obj, hand, sdf=outside)
+
+
+def test_touching_links_are_the_links_near_or_inside_the_object(hand):
+    from dexgrasp.grasps.contacts import touching_links
+
+    g = hand.default_grasp()
+    g[6:] = np.clip(0.3, hand.lower, hand.upper)
+    surf = hand.surface_points(g[None])[0]
+    ids = hand.surface_point_links
+    names = ["rh_ffdistal", "rh_thdistal"]
+    obj = np.concatenate([surf[ids == LINK_NAMES.index(n)] for n in names])
+    outside = lambda q: -np.ones(len(q))  # noqa: E731
+    far = g + np.r_[1.0, np.zeros(GRASP_DIM - 1)]
+    touching, pts = touching_links(np.stack([g, far]), obj, hand, sdf=outside, touch=1e-4)
+    assert pts.shape == (2, len(ids), 3)
+    assert sorted(LINK_NAMES[i] for i in np.flatnonzero(touching[0])) == sorted(names)
+    assert not touching[1].any()  # 1 m away
+    inside = lambda q: np.ones(len(q))  # noqa: E731 - everything is inside
+    touching, _ = touching_links(far[None], obj, hand, sdf=inside)
+    assert touching[0].sum() == len(set(ids.tolist()))  # every link with surface samples
+    with pytest.raises(ValueError, match="grasps"):
+        touching_links(np.zeros((1, 5)), obj, hand, sdf=outside)

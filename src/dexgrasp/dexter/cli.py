@@ -45,9 +45,9 @@ def _add_decoding_args(p) -> None:
         choices=DEXTER_RANKS,
         default="mean",
         help="score that picks among --candidates: mean log-probability per token, its sum, "
-        "the sum over the grasp's action tokens, or 'contacts': the written contacts against "
-        "the hand the grasp places (links touching the object, positions on their links, "
-        "penetration)",
+        "the sum over the grasp's action tokens, 'contacts': the written contacts against "
+        "the hand the grasp places (links touching the object, positions on their links), "
+        "or 'touch': mean plus a bonus for hand links touching the object",
     )
 
 

@@ -30,6 +30,9 @@ from dexgrasp.dexter.model import DexterModel
 from dexgrasp.dexter.tokenizer import DecodeError
 
 BATCHING = ("shared", "sequential")
+# rank "touch": mean log-probability per token + this x the fraction of hand links touching
+# (picked on training objects, docs/dexter.md "Which score picks good candidates")
+TOUCH_WEIGHT = 0.5
 ContactSpec = tuple[str, Sequence[float] | np.ndarray | None]
 
 
@@ -50,15 +53,22 @@ class GeneratedGrasp:
     num_tokens: int = 0  # tokens ``logprob`` sums over
     # contact links against the hand (``contact_agreement``), set by ``rank="contacts"``
     agreement: float | None = None
+    # fraction of the hand's links that touch the object, set by ``rank="touch"``
+    touch: float | None = None
 
     def score(self, rank: str) -> float:
         """Ranking score (higher is better): "mean" log-probability per written token, "sum"
-        over the answer, "grasp", the action tokens' sum, or "contacts", the agreement of the
-        written contact links with the hand placed by the grasp."""
+        over the answer, "grasp", the action tokens' sum, "contacts", the agreement of the
+        written contact links with the hand placed by the grasp, or "touch", "mean" plus
+        ``TOUCH_WEIGHT`` x the fraction of hand links touching the object."""
         if rank == "contacts":
             if self.agreement is None:
                 raise ValueError("no contact agreement computed for this grasp")
             return self.agreement
+        if rank == "touch":
+            if self.touch is None:
+                raise ValueError("no touching links computed for this grasp")
+            return self.score("mean") + TOUCH_WEIGHT * self.touch
         if rank == "mean":
             return self.logprob / max(self.num_tokens, 1)
         if rank == "sum":
@@ -81,6 +91,7 @@ class GeneratedGrasp:
             "grasp_logprob": self.grasp_logprob,
             "num_tokens": self.num_tokens,
             "agreement": self.agreement,
+            "touch": self.touch,
         }
 
 
@@ -265,10 +276,11 @@ def generate_grasps(
             log-probability per written token, "sum" over the answer, "grasp", the sum
             over the 28 action tokens, or "contacts": F1 between the contact links written
             and the links the grasp's hand brings to the object, less the written positions'
-            distance from their links and the hand's penetration
-            (:func:`dexgrasp.grasps.contacts.contact_agreement`, from ``points`` and the hand
-            model; for an action-only model only the penetration counts), ties broken by
-            "mean". Answers that do not decode are never kept unless every candidate failed,
+            distance from their links (:func:`dexgrasp.grasps.contacts.contact_agreement`,
+            from ``points`` and the hand model; 0 for an action-only model), ties broken by
+            "mean", or "touch": "mean" plus ``TOUCH_WEIGHT`` x the fraction of the hand's
+            links within 5 mm of ``points`` (:func:`dexgrasp.grasps.contacts.touching_links`;
+            any model). Answers that do not decode are never kept unless every candidate failed,
             and an answer another grasp already kept is skipped where its group has a
             different one, so the ``n`` grasps stay distinct where the samples allow.
     """
@@ -321,12 +333,12 @@ def generate_grasps(
             drawn.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err), **scores))
     cloud = pts.cpu().numpy()
     sdf = None  # the object's point-cloud SDF, built once for ranking and fitting
-    if rank == "contacts" or fit_contacts is not None:
+    if rank in ("contacts", "touch") or fit_contacts is not None:
         from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
         sdf = point_cloud_sdf(cloud)
-    if rank == "contacts":
-        _agreement(drawn, cloud, sdf)
+    if rank in ("contacts", "touch"):
+        _agreement(drawn, cloud, sdf, rank)
     results = _keep_best(drawn, candidates, rank)
     if fit_contacts is not None:
         given = (contacts or []) if fit_contacts == "given" else None
@@ -350,16 +362,26 @@ def _keep_best(drawn: list[GeneratedGrasp], k: int, rank: str) -> list[Generated
     return kept
 
 
-def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray, sdf) -> None:
-    """Set ``agreement`` on every decoded answer (one batched call)."""
-    from dexgrasp.grasps.contacts import contact_agreement
+def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray, sdf, rank: str) -> None:
+    """Set ``agreement`` (rank "contacts") or ``touch`` (rank "touch") on every decoded
+    answer, one batched call."""
+    from dexgrasp.grasps.contacts import contact_agreement, touching_links
+    from dexgrasp.grasps.hand import shadow_hand
 
     ok = [g for g in drawn if g.ok]
-    if ok:
-        grasps = np.stack([g.grasp for g in ok])
+    if not ok:
+        return
+    grasps = np.stack([g.grasp for g in ok])
+    if rank == "contacts":
         scores = contact_agreement(grasps, [g.contacts for g in ok], points, sdf=sdf)
         for g, v in zip(ok, scores):
             g.agreement = float(v)
+    else:
+        hand = shadow_hand()
+        touching = touching_links(grasps, points, hand, sdf)[0]
+        n_links = len(np.unique(hand.surface_point_links))  # links that can touch
+        for g, row in zip(ok, touching):
+            g.touch = float(row.sum()) / n_links
 
 
 def _fit(results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None, sdf) -> None:

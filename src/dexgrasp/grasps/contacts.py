@@ -181,6 +181,54 @@ def fit_grasp_to_contacts(
     return g
 
 
+def touching_links(
+    grasps: np.ndarray,
+    points: np.ndarray,
+    hand=None,
+    sdf=None,
+    touch: float = 0.005,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which hand links each grasp brings to the object.
+
+    A link touches when one of its surface points lies within ``touch`` metres of an object
+    point or inside the object (``sdf`` > 0). Only the object's points and the hand model are
+    used, no simulation.
+
+    Args:
+        grasps: (B, 28) grasps, object frame.
+        points: (N, 3) object points, metres, object frame.
+        hand: a ``ShadowHand`` (default: ``shadow_hand()``).
+        sdf: the object's signed distance, positive inside (default: ``point_cloud_sdf(points)``).
+        touch: contact distance, metres.
+    Returns:
+        (B, len(LINK_NAMES)) bool touching links, and (B, P, 3) hand surface points.
+        Links without surface samples on the hand model never touch.
+    """
+    from scipy.spatial import cKDTree
+
+    from dexgrasp.grasps.hand import shadow_hand
+    from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
+
+    g = np.atleast_2d(np.asarray(grasps, dtype=np.float64))
+    if g.ndim != 2 or g.shape[1] != GRASP_DIM or not np.all(np.isfinite(g)):
+        raise ValueError(f"grasps: expected finite (B, {GRASP_DIM}), got {g.shape}")
+    if touch <= 0:
+        raise ValueError(f"touch must be > 0 metres, got {touch}")
+    hand = hand or shadow_hand()
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    sdf = sdf or point_cloud_sdf(pts)
+    surf = hand.surface_points(g)  # (B, P, 3)
+    b, p = surf.shape[:2]
+    flat = surf.reshape(-1, 3)
+    dist, _ = cKDTree(pts).query(flat)
+    near = (dist.reshape(b, p) < touch) | (np.asarray(sdf(flat)).reshape(b, p) > 0)
+    ids = hand.surface_point_links
+    touching = np.zeros((b, len(LINK_NAMES)), dtype=bool)
+    for li in np.unique(ids):
+        touching[:, li] = near[:, ids == li].any(axis=1)
+    return touching, surf
+
+
 def contact_agreement(
     grasps: np.ndarray,
     contacts: list[dict[str, np.ndarray]],
@@ -188,20 +236,22 @@ def contact_agreement(
     hand=None,
     sdf=None,
     touch: float = 0.005,
-    pen_scale: float = 0.005,
     pos_scale: float = 0.01,
+    pen_scale: float | None = None,
 ) -> np.ndarray:
     """How well each grasp's hand agrees with the contacts written for it.
 
-    For grasp ``i`` the hand is placed by forward kinematics; a link touches the object when
-    one of its surface points lies within ``touch`` metres of an object point or inside the
-    object (``sdf`` > 0). The score is
+    For grasp ``i`` the hand is placed by forward kinematics and its touching links found by
+    :func:`touching_links`. The score is
 
     - the F1 between the links of ``contacts[i]`` and the touching links (links without
       surface samples on the hand model are left out of both; no written link scores 0),
     - minus the mean distance from each written contact position to the nearest surface
       point of its own link, divided by ``pos_scale`` (link-only entries add nothing),
-    - minus the deepest hand point inside the object divided by ``pen_scale``.
+    - when ``pen_scale`` is given, minus the deepest hand point inside the object divided by
+      ``pen_scale``. Off by default: on DextER's samples the point-cloud SDF's depth did not
+      predict simulated success and ranking by it picked hands that stay off the object
+      (docs/dexter.md, "Which score picks good candidates").
 
     Only the object's points and the hand model are used, no simulation.
 
@@ -214,35 +264,26 @@ def contact_agreement(
     Returns:
         (B,) float64 scores, higher is better (at most 1).
     """
-    from scipy.spatial import cKDTree
-
     from dexgrasp.grasps.hand import shadow_hand
     from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
     g = np.atleast_2d(np.asarray(grasps, dtype=np.float64))
-    if g.ndim != 2 or g.shape[1] != GRASP_DIM or not np.all(np.isfinite(g)):
-        raise ValueError(f"grasps: expected finite (B, {GRASP_DIM}), got {g.shape}")
     if len(contacts) != len(g):
         raise ValueError(f"{len(contacts)} contact sets for {len(g)} grasps")
-    if min(touch, pen_scale, pos_scale) <= 0:
-        raise ValueError("touch, pen_scale and pos_scale must be > 0 metres")
+    if pos_scale <= 0 or (pen_scale is not None and pen_scale <= 0):
+        raise ValueError("pos_scale and pen_scale must be > 0 metres")
     contacts = [validate_contacts(c, f"contacts[{i}]") for i, c in enumerate(contacts)]
     hand = hand or shadow_hand()
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     sdf = sdf or point_cloud_sdf(pts)
-    surf = hand.surface_points(g)  # (B, P, 3)
-    b, p = surf.shape[:2]
-    flat = surf.reshape(-1, 3)
-    dist, _ = cKDTree(pts).query(flat)
-    depth = sdf(flat).reshape(b, p)
-    near = (dist.reshape(b, p) < touch) | (depth > 0)
+    touching, surf = touching_links(g, pts, hand, sdf, touch)
     ids = hand.surface_point_links
     on_link = [np.flatnonzero(ids == li) for li in range(len(LINK_NAMES))]
     has_points = np.array([len(m) > 0 for m in on_link])
-    touching = np.zeros((b, len(LINK_NAMES)), dtype=bool)
-    for li in np.flatnonzero(has_points):
-        touching[:, li] = near[:, on_link[li]].any(axis=1)
-    out = -np.maximum(depth.max(axis=1), 0.0) / pen_scale
+    out = np.zeros(len(g))
+    if pen_scale is not None:
+        depth = np.asarray(sdf(surf.reshape(-1, 3))).reshape(surf.shape[:2])
+        out -= np.maximum(depth.max(axis=1), 0.0) / pen_scale
     for i, written_contacts in enumerate(contacts):
         written = np.zeros(len(LINK_NAMES), dtype=bool)
         gaps = []
