@@ -1,0 +1,144 @@
+"""Which score picks DextER's good candidates? Prints (and writes) one JSON object.
+
+    python scripts/dexter_rank_study.py --model DIR --data out/grasps --split train \
+        [--records 60 --candidates 8 --out study.json]
+
+For ``--records`` records of the split (evenly spaced), ``--candidates`` answers are sampled
+(T = 0.3, top-p 0.9, as ``dexgrasp eval dexter``) and every one is scored by each ranking
+signal and run through the simulated tests, with its Chamfer distance to the record's grasp:
+
+- ``mean``, ``grasp``: the model's log-probability per token, and summed over the action tokens;
+- ``agreement``: ``contact_agreement`` (written links against touching links, positions),
+  and ``f1``, its link term alone;
+- ``with_position``: the share of written contacts that carry a position;
+- ``penetration``: minus the deepest hand point inside the point-cloud SDF (per 5 mm), the
+  term ``contact_agreement`` used to include;
+- ``touch``: the fraction of hand links within 5 mm of the object's points;
+- ``oracle``: the simulated outcome itself (an upper bound for picking among these samples).
+
+For each signal, and for ``mean + w * touch`` over a few weights ``w``, the report gives the
+force / gravity success and CD of the candidate each record would keep (best of K), and the
+correlation of the signal with force success over all candidates. Pick weights on the
+training split and check them on ``unseen``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dexgrasp.dexter.evaluate import _instruction
+from dexgrasp.dexter.generate import _agreement, generate_grasps
+from dexgrasp.dexter.model import DexterModel
+from dexgrasp.grasps.contacts import contact_agreement
+from dexgrasp.grasps.dataset import GraspDataset
+from dexgrasp.grasps.hand import shadow_hand
+from dexgrasp.grasps.importers.bridge import read_reference
+from dexgrasp.grasps.metrics.evaluate import GraspSet
+from dexgrasp.grasps.metrics.evaluate import evaluate as score
+from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
+
+WEIGHTS = (0.25, 0.5, 1.0, 2.0)
+
+
+def sample(model, data: Path, split: str, n_records: int, k: int, seed: int) -> list[dict]:
+    """One row per decoded candidate: its record, ranking signals and simulated outcome."""
+    records = GraspDataset.open(data).records(split)
+    idx = np.linspace(0, len(records) - 1, min(n_records, len(records))).round().astype(int)
+    records = [records[i] for i in idx]
+    _, objects, points = read_reference(data, split)
+    rows, grasps, ids, contacts, ref_index = [], [], [], [], []
+    for j, rec in enumerate(records):
+        cloud = np.asarray(points[rec.object_id], dtype=np.float64)
+        outs = generate_grasps(model, cloud, _instruction(rec), n=k, temperature=0.3, top_p=0.9,
+                               seed=seed + j)  # fmt: skip
+        outs = [o for o in outs if o.ok]
+        if not outs:
+            continue
+        sdf = point_cloud_sdf(cloud)
+        _agreement(outs, cloud, sdf, "contacts")
+        _agreement(outs, cloud, sdf, "touch")
+        g = np.stack([o.grasp for o in outs])
+        f1 = contact_agreement(g, [o.contacts for o in outs], cloud, sdf=sdf, pos_scale=1e9)
+        surf = shadow_hand().surface_points(g)
+        depth = np.asarray(sdf(surf.reshape(-1, 3))).reshape(surf.shape[:2]).max(axis=1)
+        for o, d, link_f1 in zip(outs, depth, f1):
+            placed = [len(v) > 0 for v in o.contacts.values()]
+            rows.append({"record": j, "mean": o.score("mean"), "grasp": o.grasp_logprob,
+                         "agreement": o.agreement, "f1": float(link_f1), "touch": o.touch,
+                         "penetration": -max(float(d), 0.0) / 0.005,
+                         "with_position": float(np.mean(placed)) if placed else 0.0})  # fmt: skip
+            grasps.append(o.grasp)
+            ids.append(rec.object_id)
+            contacts.append(dict(o.contacts))
+            ref_index.append(j)
+    ref = GraspSet([r.object_id for r in records], np.stack([r.grasp for r in records]),
+                   [dict(r.contacts) for r in records])  # fmt: skip
+    res = score(GraspSet(ids, np.stack(grasps), contacts), objects, ["sim", "cd"], ref=ref,
+                ref_index=np.asarray(ref_index), object_points=points)  # fmt: skip
+    for i, r in enumerate(rows):
+        r["force"] = bool(res.per_grasp["sim_force_all6"][i])
+        r["gravity"] = bool(res.per_grasp["sim_gravity_any6"][i])
+        r["cd_cm"] = 100 * float(res.per_grasp["cd_m"][i])
+    return rows
+
+
+def report(rows: list[dict]) -> dict:
+    """Best-of-K outcomes per signal, and each signal's correlation with force success."""
+    by_record: dict[int, list[dict]] = {}
+    for r in rows:
+        by_record.setdefault(r["record"], []).append(r)
+
+    def kept(key) -> dict:
+        picks = [max(group, key=key) for group in by_record.values()]
+        return {"force_all6": float(np.mean([p["force"] for p in picks])),
+                "gravity_any6": float(np.mean([p["gravity"] for p in picks])),
+                "cd_cm": float(np.mean([p["cd_cm"] for p in picks]))}  # fmt: skip
+
+    signals = ("mean", "grasp", "agreement", "f1", "with_position", "touch", "penetration")
+    out = {"n_records": len(by_record), "n_candidates": len(rows)}
+    out["as_sampled"] = {
+        "force_all6": float(np.mean([r["force"] for r in rows])),
+        "gravity_any6": float(np.mean([r["gravity"] for r in rows])),
+        "cd_cm": float(np.mean([r["cd_cm"] for r in rows])),
+    }
+    out["best_of_k"] = {s: kept(lambda r, s=s: (r[s], r["mean"])) for s in signals}
+    for w in WEIGHTS:
+        out["best_of_k"][f"mean+{w}*touch"] = kept(lambda r, w=w: r["mean"] + w * r["touch"])
+    for s in ("agreement", "f1", "with_position"):  # what the kept candidates look like
+        out["best_of_k"][s]["kept_with_position"] = float(
+            np.mean([max(g, key=lambda r, s=s: (r[s], r["mean"]))["with_position"]
+                     for g in by_record.values()]))  # fmt: skip
+    out["best_of_k"]["oracle"] = kept(lambda r: (r["force"], r["gravity"], -r["cd_cm"]))
+    force = np.array([r["force"] for r in rows], dtype=float)
+    out["corr_with_force"] = {}
+    for s in signals:
+        x = np.array([r[s] for r in rows], dtype=float)
+        ok = x.std() > 0 and force.std() > 0
+        out["corr_with_force"][s] = float(np.corrcoef(x, force)[0, 1]) if ok else None
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="trained DextER directory")
+    ap.add_argument("--data", required=True, help="grasp dataset directory")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--records", type=int, default=60)
+    ap.add_argument("--candidates", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--out", default=None, help="also write the JSON (with every candidate)")
+    args = ap.parse_args()
+    model = DexterModel.from_pretrained(args.model).eval()
+    rows = sample(model, Path(args.data), args.split, args.records, args.candidates, args.seed)
+    result = {"model": args.model, "split": args.split, **report(rows)}
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps({**result, "candidates": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
