@@ -1,7 +1,7 @@
 """Which score picks DextER's good candidates? Prints (and writes) one JSON object.
 
     python scripts/dexter_rank_study.py --model DIR --data out/grasps --split train \
-        [--records 60 --candidates 8 --out study.json]
+        [--records 60 --candidates 8 --steer-links K --out study.json]
 
 For ``--records`` records of the split (evenly spaced), ``--candidates`` answers are sampled
 (T = 0.3, top-p 0.9, as ``dexgrasp eval dexter``) and every one is scored by each ranking
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dexgrasp.dexter.evaluate import _instruction
+from dexgrasp.dexter.evaluate import _instruction, steering_contacts
 from dexgrasp.dexter.generate import _agreement, generate_grasps
 from dexgrasp.dexter.model import DexterModel
 from dexgrasp.grasps.contacts import contact_agreement
@@ -44,7 +44,9 @@ from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 WEIGHTS = (0.25, 0.5, 1.0, 2.0)
 
 
-def sample(model, data: Path, split: str, n_records: int, k: int, seed: int) -> list[dict]:
+def sample(
+    model, data: Path, split: str, n_records: int, k: int, seed: int, steer: int = 0
+) -> list[dict]:
     """One row per decoded candidate: its record, ranking signals and simulated outcome."""
     records = GraspDataset.open(data).records(split)
     idx = np.linspace(0, len(records) - 1, min(n_records, len(records))).round().astype(int)
@@ -53,8 +55,9 @@ def sample(model, data: Path, split: str, n_records: int, k: int, seed: int) -> 
     rows, grasps, ids, contacts, ref_index = [], [], [], [], []
     for j, rec in enumerate(records):
         cloud = np.asarray(points[rec.object_id], dtype=np.float64)
-        outs = generate_grasps(model, cloud, _instruction(rec), n=k, temperature=0.3, top_p=0.9,
-                               seed=seed + j)  # fmt: skip
+        given = steering_contacts(rec.contacts, steer, model.tokenizer) or None
+        outs = generate_grasps(model, cloud, _instruction(rec), n=k, contacts=given,
+                               temperature=0.3, top_p=0.9, seed=seed + j)  # fmt: skip
         outs = [o for o in outs if o.ok]
         if not outs:
             continue
@@ -130,11 +133,14 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=60)
     ap.add_argument("--candidates", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--steer-links", type=int, default=0, help="give the first K true contacts")
     ap.add_argument("--out", default=None, help="also write the JSON (with every candidate)")
     args = ap.parse_args()
     model = DexterModel.from_pretrained(args.model).eval()
-    rows = sample(model, Path(args.data), args.split, args.records, args.candidates, args.seed)
-    result = {"model": args.model, "split": args.split, **report(rows)}
+    rows = sample(model, Path(args.data), args.split, args.records, args.candidates, args.seed,
+                  args.steer_links)  # fmt: skip
+    result = {"model": args.model, "split": args.split, "steer_links": args.steer_links,
+              **report(rows)}  # fmt: skip
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps({**result, "candidates": rows}, indent=1))
