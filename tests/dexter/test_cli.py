@@ -62,9 +62,10 @@ def test_train_generate_eval(dataset, tmp_path, capsys):
     rows = tmp_path / "rows.json"
     args = ["eval", "dexter", "--model", f"tiny={run}", "--data", str(dataset), "-n", "2",
             "--metrics", "cd,div,contact", "--out", str(rows), "--candidates", "3",
-            "--rank", "grasp"]  # fmt: skip
+            "--rank", "grasp", "--contact-temperature", "0"]  # fmt: skip
     assert main(args) == 0
     row = json.loads(rows.read_text())[0]
+    assert row["cfg_contact_temperature"] == 0.0
     assert row["row"] == "tiny" and row["n_samples"] == 6 and row["decode_rate"] == 1.0
     assert row["cfg_candidates"] == 3 and row["cfg_rank"] == "grasp"
     assert row["logprob_per_token"] < 0

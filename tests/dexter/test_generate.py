@@ -253,3 +253,21 @@ def test_candidates_keep_distinct_answers_where_they_can(model, data):
     assert [k.token_ids for k in kept] == [a, c, a]  # group 2 skips a; group 3 has only a
     greedy = generate_grasps(model, data[0]["obj1"], "hold it", n=3, candidates=2, temperature=0.0)
     assert greedy[0].token_ids == greedy[1].token_ids == greedy[2].token_ids  # nothing else
+
+
+def test_contact_temperature_samples_the_contact_block_on_its_own(model, data):
+    pts, start = data[0]["obj0"], model.tokenizer.action_start_id
+
+    def gen(**kw):
+        return generate_grasps(model, pts, "hold it", n=16, temperature=1.5, seed=3, **kw)
+
+    greedy_contacts = gen(contact_temperature=0.0)
+    plans = {tuple(o.token_ids[: o.token_ids.index(start)]) for o in greedy_contacts}
+    assert len(plans) == 1  # the most likely contact block, every time
+    assert len({tuple(o.token_ids) for o in greedy_contacts}) > 1  # grasps still sampled
+    free = gen()
+    assert len({tuple(o.token_ids[: o.token_ids.index(start)]) for o in free}) > 1
+    same = gen(contact_temperature=1.5)  # one temperature per row: the same draws as one
+    assert [o.token_ids for o in same] == [o.token_ids for o in free]
+    with pytest.raises(ValueError, match="contact_temperature must be >= 0"):
+        gen(contact_temperature=-1.0)

@@ -28,6 +28,14 @@ _SURFACE_TOL_HELP = (
 
 def _add_decoding_args(p) -> None:
     """The decoding options ``generate`` and ``eval dexter`` share."""
+    p.add_argument(
+        "--contact-temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help="sample the contact block at temperature T and the grasp at --temperature "
+        "(default: --temperature throughout; 0 writes the most likely contacts)",
+    )
     p.add_argument("--require-positions", action="store_true", help=_REQUIRE_POSITIONS_HELP)
     p.add_argument("--surface-tol", type=float, default=None, metavar="M", help=_SURFACE_TOL_HELP)
     p.add_argument(
@@ -58,6 +66,7 @@ def _decoding_kwargs(args: argparse.Namespace) -> dict:
         "fit_contacts": args.fit_contacts,
         "candidates": args.candidates,
         "rank": args.rank,
+        "contact_temperature": args.contact_temperature,
     }
 
 

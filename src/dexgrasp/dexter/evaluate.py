@@ -48,6 +48,7 @@ class EvalConfig:
         steer_links: give the model the first K ground-truth contacts (hand order).
         metrics: metric names of :mod:`dexgrasp.grasps.metrics.evaluate`.
         temperature, top_p: sampling.
+        contact_temperature: the contact block's temperature (None: ``temperature``).
         constrained: grammar-constrained decoding.
         require_positions: the grammar makes every contact block carry a position.
         surface_tol: metres; contact positions must lie on the object's points to within
@@ -55,7 +56,7 @@ class EvalConfig:
         fit_contacts: "given" / "all": fit each grasp to the steering / all contact
             positions after decoding (``generate_grasps``); None: score the grasp as written.
         candidates, rank: sample ``candidates`` answers per grasp and keep the one the model
-            scores best by ``rank`` ("mean", "sum", "grasp" or "contacts"; see
+            scores best by ``rank`` ("mean", "sum", "grasp", "contacts" or "touch"; see
             ``generate_grasps``).
         seed: sampling seed.
     """
@@ -72,6 +73,7 @@ class EvalConfig:
     fit_contacts: str | None = None
     candidates: int = 1
     rank: str = "mean"
+    contact_temperature: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -83,6 +85,8 @@ class EvalConfig:
             raise ValueError(f"EvalConfig.steer_links must be in [0, {len(LINK_NAMES)}]")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError("EvalConfig.temperature must be >= 0 and top_p in (0, 1]")
+        if self.contact_temperature is not None and self.contact_temperature < 0:
+            raise ValueError("EvalConfig.contact_temperature must be >= 0 or None")
         if self.surface_tol is not None and not self.surface_tol >= 0:
             raise ValueError("EvalConfig.surface_tol must be >= 0 metres or None")
         if self.fit_contacts not in (None, *DEXTER_FIT_CONTACTS):
@@ -183,6 +187,7 @@ def evaluate(
             fit_contacts=cfg.fit_contacts,
             candidates=cfg.candidates,
             rank=cfg.rank,
+            contact_temperature=cfg.contact_temperature,
             seed=cfg.seed + j,
         )
         n_total += len(outs)

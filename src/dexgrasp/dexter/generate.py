@@ -112,18 +112,25 @@ def parse_contact_arg(text: str) -> ContactSpec:
 
 
 def sample_tokens(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+    logits: torch.Tensor,
+    temperature: float | torch.Tensor,
+    top_p: float,
+    generator: torch.Generator | None,
 ) -> torch.Tensor:
-    """(B, V) logits -> (B,) token ids; temperature 0 is greedy, top-p keeps the nucleus."""
-    if temperature <= 0:
+    """(B, V) logits -> (B,) token ids; ``temperature`` is one number or one per row (B,),
+    0 is greedy; top-p keeps the nucleus."""
+    per_row = isinstance(temperature, torch.Tensor)
+    if not per_row and temperature <= 0:
         return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    temp = temperature[:, None].clamp_min(1e-6) if per_row else temperature
+    probs = torch.softmax(logits.float() / temp, dim=-1)
     if top_p < 1.0:
         sorted_p, order = probs.sort(-1, descending=True)
         drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep at least the top token
         sorted_p = sorted_p.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    drawn = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return torch.where(temperature > 0, drawn, logits.argmax(-1)) if per_row else drawn
 
 
 def _steering_ids(model: DexterModel, contacts: Sequence[ContactSpec] | None) -> list[int]:
@@ -155,9 +162,12 @@ def _decode_batch(
     top_p: float,
     generator: torch.Generator | None,
     fast: bool = True,
+    contact_temperature: float | None = None,
 ) -> list[tuple[list[int], float, float, int]]:
     """Prefill once (batch 1), repeat the cache ``n`` times and sample ``n`` answers together;
-    ``fast``: decode steps through :mod:`dexgrasp.dexter.fast_decode` where the LLM allows.
+    ``fast``: decode steps through :mod:`dexgrasp.dexter.fast_decode` where the LLM allows;
+    ``contact_temperature``: the temperature of every token before ``<|action_start|>``
+    (``temperature`` after it); None: ``temperature`` throughout.
 
     Returns per answer ``(ids, logprob, grasp_logprob, num_tokens)``: the ids start with the
     forced prefix; the log-probabilities are the model's own (temperature 1, grammar-masked
@@ -187,10 +197,19 @@ def _decode_batch(
     logp = torch.zeros(n, dtype=torch.float64, device=dev)
     logp_grasp = torch.zeros_like(logp)
     count = torch.zeros(n, dtype=torch.long, device=dev)
+    in_grasp = torch.zeros(n, dtype=torch.bool, device=dev)  # past <|action_start|>
     for _ in range(max_steps):
         if constrained:
             logits = logits.masked_fill(~grammar.allowed(st), float("-inf"))
-        nxt = sample_tokens(logits, temperature, top_p, generator)
+        temp: float | torch.Tensor = temperature
+        if contact_temperature is not None:
+            temp = torch.where(
+                in_grasp,
+                torch.tensor(float(temperature), device=dev),
+                torch.tensor(float(contact_temperature), device=dev),
+            )
+        nxt = sample_tokens(logits, temp, top_p, generator)
+        in_grasp |= nxt == model.tokenizer.action_start_id
         nxt = torch.where(finished, torch.full_like(nxt, model.tokenizer.pad_id), nxt)
         lp = torch.log_softmax(logits.float(), -1).gather(1, nxt[:, None]).squeeze(1).double()
         lp = torch.where(finished, torch.zeros_like(lp), lp)
@@ -239,6 +258,7 @@ def generate_grasps(
     fit_contacts: str | None = None,
     candidates: int = 1,
     rank: str = "mean",
+    contact_temperature: float | None = None,
 ) -> list[GeneratedGrasp]:
     """Sample ``n`` grasps for one object.
 
@@ -250,6 +270,9 @@ def generate_grasps(
         contacts: steering prefix, ``[(link, (x, y, z) or None), ...]``; every answer starts
             with these contacts (in hand-link order) and the model completes the rest.
         temperature, top_p: sampling; temperature 0 is greedy.
+        contact_temperature: sample the contact block (every token before the grasp's
+            ``<|action_start|>``) at this temperature and the grasp at ``temperature``;
+            None: ``temperature`` throughout. 0 writes the most likely contacts.
         constrained: mask logits with the answer grammar (always decodable).
         batching: "shared" (one prefill, cache repeated over the batch) or "sequential"
             (prefill and decode each sample alone; the baseline for the speed-up).
@@ -292,6 +315,11 @@ def generate_grasps(
         raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
     if batching not in BATCHING:
         raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}")
+    if temperature < 0 or (contact_temperature is not None and contact_temperature < 0):
+        raise ValueError(
+            f"temperature and contact_temperature must be >= 0, got {temperature} and "
+            f"{contact_temperature}"
+        )
     model.eval()
     tok = model.tokenizer
     pts = torch.as_tensor(np.asarray(points), dtype=torch.float32, device=model.device)
@@ -316,13 +344,11 @@ def generate_grasps(
         gen = torch.Generator(device=model.device).manual_seed(seed)
     args = (model, grammar, prompt_ids, forced, pts[None])
     total = n * candidates
+    sampling = (constrained, temperature, top_p, gen, fast, contact_temperature)
     if batching == "shared":
-        answers = _decode_batch(*args, total, constrained, temperature, top_p, gen, fast)
+        answers = _decode_batch(*args, total, *sampling)
     else:
-        answers = [
-            _decode_batch(*args, 1, constrained, temperature, top_p, gen, fast)[0]
-            for _ in range(total)
-        ]
+        answers = [_decode_batch(*args, 1, *sampling)[0] for _ in range(total)]
     drawn = []
     for ids, logp, logp_grasp, count in answers:
         scores = {"logprob": logp, "grasp_logprob": logp_grasp, "num_tokens": count}
