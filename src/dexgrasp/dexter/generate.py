@@ -197,19 +197,18 @@ def _decode_batch(
     logp = torch.zeros(n, dtype=torch.float64, device=dev)
     logp_grasp = torch.zeros_like(logp)
     count = torch.zeros(n, dtype=torch.long, device=dev)
-    in_grasp = torch.zeros(n, dtype=torch.bool, device=dev)  # past <|action_start|>
+    temp: float | torch.Tensor = temperature
+    if contact_temperature is not None:  # one per row: the contact block's until <|action_start|>
+        phase_temps = torch.tensor([contact_temperature, temperature], device=dev)
+        in_grasp = torch.zeros(n, dtype=torch.long, device=dev)
     for _ in range(max_steps):
         if constrained:
             logits = logits.masked_fill(~grammar.allowed(st), float("-inf"))
-        temp: float | torch.Tensor = temperature
         if contact_temperature is not None:
-            temp = torch.where(
-                in_grasp,
-                torch.tensor(float(temperature), device=dev),
-                torch.tensor(float(contact_temperature), device=dev),
-            )
+            temp = phase_temps[in_grasp]
         nxt = sample_tokens(logits, temp, top_p, generator)
-        in_grasp |= nxt == model.tokenizer.action_start_id
+        if contact_temperature is not None:
+            in_grasp |= (nxt == model.tokenizer.action_start_id).long()
         nxt = torch.where(finished, torch.full_like(nxt, model.tokenizer.pad_id), nxt)
         lp = torch.log_softmax(logits.float(), -1).gather(1, nxt[:, None]).squeeze(1).double()
         lp = torch.where(finished, torch.zeros_like(lp), lp)
