@@ -14,12 +14,14 @@ signal and run through the simulated tests, with its Chamfer distance to the rec
 - ``penetration``: minus the deepest hand point inside the point-cloud SDF (per 5 mm), the
   term ``contact_agreement`` used to include;
 - ``touch``: the fraction of hand links within 5 mm of the object's points;
+- ``q1``: the Q1 force closure of the hand's contacts with the point-cloud SDF (no mesh);
 - ``oracle``: the simulated outcome itself (an upper bound for picking among these samples).
 
-For each signal, and for ``mean + w * touch`` over a few weights ``w``, the report gives the
-force / gravity success and CD of the candidate each record would keep (best of K), and the
-correlation of the signal with force success over all candidates. Pick weights on the
-training split and check them on ``unseen``.
+For each signal, for ``mean + w * touch`` over a few weights ``w``, and for ``mean + 0.5 *
+touch + v * S`` for S in ``f1``, ``agreement`` and ``q1`` over the same weights ``v``, the
+report gives the force / gravity success and CD of the candidate each record would keep (best
+of K), and the correlation of the signal with force success over all candidates. Pick weights
+on the training split and check them on ``unseen``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,24 @@ from dexgrasp.grasps.metrics.evaluate import evaluate as score
 from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
 WEIGHTS = (0.25, 0.5, 1.0, 2.0)
+
+
+def cloud_q1(surf: np.ndarray, cloud: np.ndarray, sdf) -> np.ndarray:
+    """Q1 force closure of each hand (``surf``: (B, P, 3) surface points) from the point cloud
+    alone: one contact per link within 5 mm of the point-cloud SDF's surface, as the ``q1``
+    metric does with the object's mesh."""
+    from dexgrasp.grasps.metrics.evaluate import sdf_contacts
+    from dexgrasp.grasps.metrics.q1 import q1_metric
+
+    lo, hi = cloud.min(axis=0), cloud.max(axis=0)
+    scale = 1.0 / max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
+    outside = lambda q: -np.asarray(sdf(q))  # noqa: E731 - sdf_contacts wants negative inside
+    ids = shadow_hand().surface_point_links
+    out = np.zeros(len(surf))
+    for i, pts in enumerate(surf):
+        p, n, _ = sdf_contacts(pts, ids, outside, bounds=np.stack([lo, hi]))
+        out[i] = q1_metric(p, n, torque_scale=scale)
+    return out
 
 
 def sample(
@@ -68,11 +88,12 @@ def sample(
         f1 = contact_agreement(g, [o.contacts for o in outs], cloud, sdf=sdf, pos_scale=1e9)
         surf = shadow_hand().surface_points(g)
         depth = np.asarray(sdf(surf.reshape(-1, 3))).reshape(surf.shape[:2]).max(axis=1)
-        for o, d, link_f1 in zip(outs, depth, f1):
+        q1 = cloud_q1(surf, cloud, sdf)
+        for o, d, link_f1, q in zip(outs, depth, f1, q1):
             placed = [len(v) > 0 for v in o.contacts.values()]
             rows.append({"record": j, "mean": o.score("mean"), "grasp": o.grasp_logprob,
                          "agreement": o.agreement, "f1": float(link_f1), "touch": o.touch,
-                         "penetration": -max(float(d), 0.0) / 0.005,
+                         "penetration": -max(float(d), 0.0) / 0.005, "q1": float(q),
                          "with_position": float(np.mean(placed)) if placed else 0.0})  # fmt: skip
             grasps.append(o.grasp)
             ids.append(rec.object_id)
@@ -101,7 +122,7 @@ def report(rows: list[dict]) -> dict:
                 "gravity_any6": float(np.mean([p["gravity"] for p in picks])),
                 "cd_cm": float(np.mean([p["cd_cm"] for p in picks]))}  # fmt: skip
 
-    signals = ("mean", "grasp", "agreement", "f1", "with_position", "touch", "penetration")
+    signals = ("mean", "grasp", "agreement", "f1", "with_position", "touch", "penetration", "q1")
     out = {"n_records": len(by_record), "n_candidates": len(rows)}
     out["as_sampled"] = {
         "force_all6": float(np.mean([r["force"] for r in rows])),
@@ -111,6 +132,11 @@ def report(rows: list[dict]) -> dict:
     out["best_of_k"] = {s: kept(lambda r, s=s: (r[s], r["mean"])) for s in signals}
     for w in WEIGHTS:
         out["best_of_k"][f"mean+{w}*touch"] = kept(lambda r, w=w: r["mean"] + w * r["touch"])
+    for v in WEIGHTS:  # the touch rank plus how well the written contacts match the hand
+        for s in ("f1", "agreement", "q1"):
+            out["best_of_k"][f"mean+0.5*touch+{v}*{s}"] = kept(
+                lambda r, v=v, s=s: r["mean"] + 0.5 * r["touch"] + v * r[s]
+            )
     for s in ("agreement", "f1", "with_position"):  # what the kept candidates look like
         out["best_of_k"][s]["kept_with_position"] = float(
             np.mean([max(g, key=lambda r, s=s: (r[s], r["mean"]))["with_position"]

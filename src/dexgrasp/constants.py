@@ -40,4 +40,5 @@ MIXED_PRECISION_MODES = ("auto", "no", "bf16")
 
 # DextER decoding options (dexgrasp.dexter.generate.generate_grasps)
 DEXTER_FIT_CONTACTS = ("given", "all")  # contact fitting after decoding
-DEXTER_RANKS = ("mean", "sum", "grasp", "contacts", "touch")  # scores that pick among candidates
+# scores that pick among candidates
+DEXTER_RANKS = ("mean", "sum", "grasp", "contacts", "touch", "consistent")

@@ -8,7 +8,12 @@ import torch
 
 from dexgrasp.constants import DEXTER_RANKS
 from dexgrasp.dexter.data import fit_tokenizer
-from dexgrasp.dexter.generate import TOUCH_WEIGHT, generate_grasps, parse_contact_arg
+from dexgrasp.dexter.generate import (
+    LINKS_WEIGHT,
+    TOUCH_WEIGHT,
+    generate_grasps,
+    parse_contact_arg,
+)
 from dexgrasp.dexter.grammar import GraspGrammar
 from dexgrasp.dexter.model import DexterModel
 
@@ -225,9 +230,14 @@ def test_candidates_keep_the_best_scored_sample_of_each_group(model, data, rank)
         assert k.token_ids == best.token_ids
         assert all(k.score(rank) >= g.score(rank) for g in fresh if g.ok)
         seen.append(k.token_ids)
-        if rank == "touch":  # mean log-probability + weight x fraction of links touching
+        if rank in ("touch", "consistent"):  # mean + weight x fraction of links touching
             assert 0.0 <= k.touch <= 1.0
             assert k.score("touch") == pytest.approx(k.score("mean") + TOUCH_WEIGHT * k.touch)
+        if rank == "consistent":  # touch + weight x F1(written links, touching links)
+            assert 0.0 <= k.links_f1 <= 1.0
+            want = k.score("touch") + LINKS_WEIGHT * k.links_f1
+            assert k.score("consistent") == pytest.approx(want)
+            assert k.to_json()["links_f1"] == k.links_f1
     with pytest.raises(ValueError, match="candidates"):
         generate_grasps(model, pts, "x", n=1, candidates=0)
     with pytest.raises(ValueError, match="rank"):

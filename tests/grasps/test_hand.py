@@ -218,3 +218,21 @@ def test_touching_links_are_the_links_near_or_inside_the_object(hand):
     assert touching[0].sum() == len(set(ids.tolist()))  # every link with surface samples
     with pytest.raises(ValueError, match="grasps"):
         touching_links(np.zeros((1, 5)), obj, hand, sdf=outside)
+
+
+def test_link_f1_compares_written_links_with_touching_links():
+    from dexgrasp.grasps.contacts import link_f1
+
+    n = len(LINK_NAMES)
+    touching = np.zeros(n, dtype=bool)
+    touching[[LINK_NAMES.index("rh_ffdistal"), LINK_NAMES.index("rh_thdistal")]] = True
+    every = np.ones(n, dtype=bool)
+    none = np.zeros((0, 3))
+    assert link_f1({"rh_ffdistal": none, "rh_thdistal": none}, touching, every) == 1.0
+    assert link_f1({"rh_ffdistal": none}, touching, every) == pytest.approx(2 / 3)
+    assert link_f1({"rh_mfdistal": none}, touching, every) == 0.0  # named, not touching
+    assert link_f1({}, touching, every) == 0.0  # an action-only answer names nothing
+    no_thumb = every.copy()
+    no_thumb[LINK_NAMES.index("rh_thdistal")] = False  # a link the hand model cannot touch with
+    both = {"rh_ffdistal": none, "rh_thdistal": none}
+    assert link_f1(both, touching & no_thumb, no_thumb) == 1.0

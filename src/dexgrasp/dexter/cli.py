@@ -55,7 +55,8 @@ def _add_decoding_args(p) -> None:
         help="score that picks among --candidates: mean log-probability per token, its sum, "
         "the sum over the grasp's action tokens, 'contacts': the written contacts against "
         "the hand the grasp places (links touching the object, positions on their links), "
-        "or 'touch': mean plus a bonus for hand links touching the object",
+        "'touch': mean plus a bonus for hand links touching the object, or 'consistent': "
+        "touch plus a bonus where the contact links the model wrote are the ones that touch",
     )
 
 

@@ -56,8 +56,8 @@ class EvalConfig:
         fit_contacts: "given" / "all": fit each grasp to the steering / all contact
             positions after decoding (``generate_grasps``); None: score the grasp as written.
         candidates, rank: sample ``candidates`` answers per grasp and keep the one the model
-            scores best by ``rank`` ("mean", "sum", "grasp", "contacts" or "touch"; see
-            ``generate_grasps``).
+            scores best by ``rank`` ("mean", "sum", "grasp", "contacts", "touch" or
+            "consistent"; see ``generate_grasps``).
         seed: sampling seed.
     """
 

@@ -33,6 +33,9 @@ BATCHING = ("shared", "sequential")
 # rank "touch": mean log-probability per token + this x the fraction of hand links touching
 # (picked on training objects, docs/dexter.md "Which score picks good candidates")
 TOUCH_WEIGHT = 0.5
+# rank "consistent": "touch" + this x the F1 between the contact links the answer wrote and the
+# links its hand brings to the object (picked on training objects, docs/dexter.md, session 24)
+LINKS_WEIGHT = 1.0
 ContactSpec = tuple[str, Sequence[float] | np.ndarray | None]
 
 
@@ -53,14 +56,18 @@ class GeneratedGrasp:
     num_tokens: int = 0  # tokens ``logprob`` sums over
     # contact links against the hand (``contact_agreement``), set by ``rank="contacts"``
     agreement: float | None = None
-    # fraction of the hand's links that touch the object, set by ``rank="touch"``
+    # fraction of the hand's links that touch the object, set by ``rank="touch"|"consistent"``
     touch: float | None = None
+    # F1 between the written contact links and the links that touch, set by ``rank="consistent"``
+    links_f1: float | None = None
 
     def score(self, rank: str) -> float:
         """Ranking score (higher is better): "mean" log-probability per written token, "sum"
         over the answer, "grasp", the action tokens' sum, "contacts", the agreement of the
-        written contact links with the hand placed by the grasp, or "touch", "mean" plus
-        ``TOUCH_WEIGHT`` x the fraction of hand links touching the object."""
+        written contact links with the hand placed by the grasp, "touch", "mean" plus
+        ``TOUCH_WEIGHT`` x the fraction of hand links touching the object, or "consistent",
+        "touch" plus ``LINKS_WEIGHT`` x the F1 between the written contact links and the
+        touching links."""
         if rank == "contacts":
             if self.agreement is None:
                 raise ValueError("no contact agreement computed for this grasp")
@@ -69,6 +76,10 @@ class GeneratedGrasp:
             if self.touch is None:
                 raise ValueError("no touching links computed for this grasp")
             return self.score("mean") + TOUCH_WEIGHT * self.touch
+        if rank == "consistent":
+            if self.links_f1 is None:
+                raise ValueError("no contact-link F1 computed for this grasp")
+            return self.score("touch") + LINKS_WEIGHT * self.links_f1
         if rank == "mean":
             return self.logprob / max(self.num_tokens, 1)
         if rank == "sum":
@@ -92,6 +103,7 @@ class GeneratedGrasp:
             "num_tokens": self.num_tokens,
             "agreement": self.agreement,
             "touch": self.touch,
+            "links_f1": self.links_f1,
         }
 
 
@@ -302,7 +314,10 @@ def generate_grasps(
             from ``points`` and the hand model; 0 for an action-only model), ties broken by
             "mean", or "touch": "mean" plus ``TOUCH_WEIGHT`` x the fraction of the hand's
             links within 5 mm of ``points`` (:func:`dexgrasp.grasps.contacts.touching_links`;
-            any model). Answers that do not decode are never kept unless every candidate failed,
+            any model), or "consistent": "touch" plus ``LINKS_WEIGHT`` x the F1 between the
+            contact links the answer wrote and the links its hand touches the object with
+            (the model's contacts checked against its own grasp; the same as "touch" for an
+            action-only model, which writes no contacts). Answers that do not decode are never kept unless every candidate failed,
             and an answer another grasp already kept is skipped where its group has a
             different one, so the ``n`` grasps stay distinct where the samples allow.
     """
@@ -358,11 +373,11 @@ def generate_grasps(
             drawn.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err), **scores))
     cloud = pts.cpu().numpy()
     sdf = None  # the object's point-cloud SDF, built once for ranking and fitting
-    if rank in ("contacts", "touch") or fit_contacts is not None:
+    if rank in ("contacts", "touch", "consistent") or fit_contacts is not None:
         from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
         sdf = point_cloud_sdf(cloud)
-    if rank in ("contacts", "touch"):
+    if rank in ("contacts", "touch", "consistent"):
         _agreement(drawn, cloud, sdf, rank)
     results = _keep_best(drawn, candidates, rank)
     if fit_contacts is not None:
@@ -388,9 +403,9 @@ def _keep_best(drawn: list[GeneratedGrasp], k: int, rank: str) -> list[Generated
 
 
 def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray, sdf, rank: str) -> None:
-    """Set ``agreement`` (rank "contacts") or ``touch`` (rank "touch") on every decoded
-    answer, one batched call."""
-    from dexgrasp.grasps.contacts import contact_agreement, touching_links
+    """Set ``agreement`` (rank "contacts"), ``touch`` (rank "touch") or ``touch`` and
+    ``links_f1`` (rank "consistent") on every decoded answer, one batched call."""
+    from dexgrasp.grasps.contacts import contact_agreement, link_f1, touching_links
     from dexgrasp.grasps.hand import shadow_hand
 
     ok = [g for g in drawn if g.ok]
@@ -404,9 +419,11 @@ def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray, sdf, rank: str) 
     else:
         hand = shadow_hand()
         touching = touching_links(grasps, points, hand, sdf)[0]
-        n_links = len(np.unique(hand.surface_point_links))  # links that can touch
+        can_touch = np.isin(np.arange(touching.shape[1]), hand.surface_point_links)
         for g, row in zip(ok, touching):
-            g.touch = float(row.sum()) / n_links
+            g.touch = float(row.sum()) / int(can_touch.sum())
+            if rank == "consistent":
+                g.links_f1 = link_f1(g.contacts, row, can_touch)
 
 
 def _fit(results: list[GeneratedGrasp], given: Sequence[ContactSpec] | None, sdf) -> None:

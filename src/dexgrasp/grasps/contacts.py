@@ -229,6 +229,19 @@ def touching_links(
     return touching, surf
 
 
+def link_f1(contacts: dict, touching: np.ndarray, has_points: np.ndarray) -> float:
+    """F1 between the links named in ``contacts`` (``{link: positions}``) and the ``touching``
+    links of one grasp (a row of :func:`touching_links`), over the links marked in
+    ``has_points`` (those with surface samples on the hand model). 0 when none match, and
+    so for an empty ``contacts``."""
+    written = np.zeros(len(LINK_NAMES), dtype=bool)
+    for name in contacts:
+        written[LINK_NAMES.index(name)] = True
+    written &= has_points
+    hits = int((written & touching).sum())
+    return 2 * hits / int(written.sum() + touching.sum()) if hits else 0.0
+
+
 def contact_agreement(
     grasps: np.ndarray,
     contacts: list[dict[str, np.ndarray]],
@@ -285,18 +298,13 @@ def contact_agreement(
         depth = np.asarray(sdf(surf.reshape(-1, 3))).reshape(surf.shape[:2])
         out -= np.maximum(depth.max(axis=1), 0.0) / pen_scale
     for i, written_contacts in enumerate(contacts):
-        written = np.zeros(len(LINK_NAMES), dtype=bool)
+        out[i] += link_f1(written_contacts, touching[i], has_points)
         gaps = []
         for name, pos in written_contacts.items():
             li = LINK_NAMES.index(name)
-            written[li] = True
             if len(pos) and has_points[li]:
                 d = np.linalg.norm(pos[:, None, :] - surf[i, on_link[li]][None], axis=-1)
                 gaps.extend(d.min(axis=1))
-        written &= has_points
-        hits = int((written & touching[i]).sum())
-        if hits:
-            out[i] += 2 * hits / int(written.sum() + touching[i].sum())
         if gaps:
             out[i] -= float(np.mean(gaps)) / pos_scale
     return out
