@@ -56,6 +56,9 @@ def test_json_round_trip_and_mjcf():
     assert back.to_dict() == obj.to_dict()
     assert back.mjcf() == obj.mjcf()
     assert obj.mjcf().count("<geom") == len(obj.primitives)
+    record = {"object_id": obj.object_id, "mesh": "objects/x.stl", "spec": obj.to_dict()}
+    from_dataset = object_from_json(__import__("json").dumps(record))  # a dataset object file
+    assert from_dataset.to_dict() == obj.to_dict()
 
 
 def test_bad_inputs_name_the_field():

@@ -539,8 +539,12 @@ def object_library(n_objects: int, seed: int = 0) -> list[GraspObject]:
 
 
 def object_from_json(text: str) -> GraspObject:
-    """Parse an object written by ``json.dumps(obj.to_dict())``."""
+    """Parse an object written by ``json.dumps(obj.to_dict())``, or a grasp dataset's object
+    record (``objects/<id>.json``), which holds that dict under ``"spec"``."""
     try:
-        return GraspObject.from_dict(json.loads(text))
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"object json: {err}") from None
+    if isinstance(data, dict) and "primitives" not in data and isinstance(data.get("spec"), dict):
+        data = data["spec"]
+    return GraspObject.from_dict(data)
