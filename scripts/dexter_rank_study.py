@@ -35,7 +35,6 @@ import numpy as np
 from dexgrasp.dexter.evaluate import _instruction, steering_contacts
 from dexgrasp.dexter.generate import _agreement, generate_grasps
 from dexgrasp.dexter.model import DexterModel
-from dexgrasp.grasps.contacts import contact_agreement
 from dexgrasp.grasps.dataset import GraspDataset
 from dexgrasp.grasps.hand import shadow_hand
 from dexgrasp.grasps.importers.bridge import read_reference
@@ -83,16 +82,14 @@ def sample(
             continue
         sdf = point_cloud_sdf(cloud)
         _agreement(outs, cloud, sdf, "contacts")
-        _agreement(outs, cloud, sdf, "touch")
-        g = np.stack([o.grasp for o in outs])
-        f1 = contact_agreement(g, [o.contacts for o in outs], cloud, sdf=sdf, pos_scale=1e9)
-        surf = shadow_hand().surface_points(g)
+        _agreement(outs, cloud, sdf, "consistent")  # touch and the written links' F1
+        surf = shadow_hand().surface_points(np.stack([o.grasp for o in outs]))
         depth = np.asarray(sdf(surf.reshape(-1, 3))).reshape(surf.shape[:2]).max(axis=1)
         q1 = cloud_q1(surf, cloud, sdf)
-        for o, d, link_f1, q in zip(outs, depth, f1, q1):
+        for o, d, q in zip(outs, depth, q1):
             placed = [len(v) > 0 for v in o.contacts.values()]
             rows.append({"record": j, "mean": o.score("mean"), "grasp": o.grasp_logprob,
-                         "agreement": o.agreement, "f1": float(link_f1), "touch": o.touch,
+                         "agreement": o.agreement, "f1": o.links_f1, "touch": o.touch,
                          "penetration": -max(float(d), 0.0) / 0.005, "q1": float(q),
                          "with_position": float(np.mean(placed)) if placed else 0.0})  # fmt: skip
             grasps.append(o.grasp)

@@ -37,6 +37,7 @@ TOUCH_WEIGHT = 0.5
 # links its hand brings to the object (picked on training objects, docs/dexter.md, session 24)
 LINKS_WEIGHT = 1.0
 ContactSpec = tuple[str, Sequence[float] | np.ndarray | None]
+GEOMETRIC_RANKS = ("contacts", "touch", "consistent")  # ranks that place the hand (``_agreement``)
 
 
 @dataclass
@@ -317,9 +318,10 @@ def generate_grasps(
             any model), or "consistent": "touch" plus ``LINKS_WEIGHT`` x the F1 between the
             contact links the answer wrote and the links its hand touches the object with
             (the model's contacts checked against its own grasp; the same as "touch" for an
-            action-only model, which writes no contacts). Answers that do not decode are never kept unless every candidate failed,
-            and an answer another grasp already kept is skipped where its group has a
-            different one, so the ``n`` grasps stay distinct where the samples allow.
+            action-only model, which writes no contacts). Answers that do not decode are
+            never kept unless every candidate failed, and an answer another grasp already
+            kept is skipped where its group has a different one, so the ``n`` grasps stay
+            distinct where the samples allow.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -373,11 +375,11 @@ def generate_grasps(
             drawn.append(GeneratedGrasp(None, token_ids=ids, ok=False, error=str(err), **scores))
     cloud = pts.cpu().numpy()
     sdf = None  # the object's point-cloud SDF, built once for ranking and fitting
-    if rank in ("contacts", "touch", "consistent") or fit_contacts is not None:
+    if rank in GEOMETRIC_RANKS or fit_contacts is not None:
         from dexgrasp.grasps.metrics.penetration import point_cloud_sdf
 
         sdf = point_cloud_sdf(cloud)
-    if rank in ("contacts", "touch", "consistent"):
+    if rank in GEOMETRIC_RANKS:
         _agreement(drawn, cloud, sdf, rank)
     results = _keep_best(drawn, candidates, rank)
     if fit_contacts is not None:
@@ -420,8 +422,9 @@ def _agreement(drawn: list[GeneratedGrasp], points: np.ndarray, sdf, rank: str) 
         hand = shadow_hand()
         touching = touching_links(grasps, points, hand, sdf)[0]
         can_touch = np.isin(np.arange(touching.shape[1]), hand.surface_point_links)
+        n_links = int(can_touch.sum())  # links that can touch
         for g, row in zip(ok, touching):
-            g.touch = float(row.sum()) / int(can_touch.sum())
+            g.touch = float(row.sum()) / n_links
             if rank == "consistent":
                 g.links_f1 = link_f1(g.contacts, row, can_touch)
 
