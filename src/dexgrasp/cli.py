@@ -27,9 +27,23 @@ AREAS = (
 SHARED_VERBS = {
     "train": "train a model (controller, dexter)",
     "eval": "evaluate a model or system with the papers' protocols",
-    "export": "package a trained model for shipping (controller)",
+    "export": "package a trained model for shipping (controller, dexter)",
     "grasps": "grasp data for DextER: synthesise, annotate, import, evaluate, render",
 }
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``dexgrasp VERB WHAT --option value ...`` command that reproduces parsed ``args``
+    (every option that is set, defaults included), for provenance records."""
+    parts = ["dexgrasp", args.command] + ([args.what] if getattr(args, "what", None) else [])
+    for key, value in vars(args).items():
+        if key in ("func", "command", "what") or value is None or value is False or value == []:
+            continue
+        flag = "--" + key.replace("_", "-")
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            parts += [flag] if v is True else [flag, str(v)]
+    return " ".join(parts)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,3 +78,74 @@ def test_generate_bad_object(tmp_path):
     np.save(bad, np.zeros((10, 2)))
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         main(["generate", "--model", str(tmp_path), "--object", str(bad), "--instruction", "x"])
+
+
+def test_export_init_from_and_provenance(dataset, tmp_path):
+    import torch
+
+    from dexgrasp.dexter.model import DexterModel
+
+    run = tmp_path / "run"
+    base = ["train", "dexter", "--data", str(dataset), "--config", "tiny", "--out", str(run),
+            "--batch-size", "2", "--save-every", "2"]  # fmt: skip
+    assert main([*base, "--steps", "2"]) == 0
+    assert main([*base, "--steps", "3"]) == 0  # resumes: the record lists both runs
+    runs = json.loads((run / "provenance.json").read_text())["runs"]
+    assert [r["result"]["steps"] for r in runs] == [2, 3]
+    assert "--seed 0" in runs[0]["command"]  # zeros are settings too, not unset options
+    assert (
+        runs[1]["command"].startswith("dexgrasp train dexter")
+        and "--steps 3" in runs[1]["command"]
+        and runs[0]["grasps"] == 6
+    )
+
+    packed = tmp_path / "packed"
+    assert main(["export", "dexter", "--model", str(run), "--out", str(packed)]) == 0
+    assert not (packed / "train_state").exists()  # no optimiser state in a shipped copy
+    assert json.loads((packed / "provenance.json").read_text())["runs"] == runs
+    full, half = DexterModel.from_pretrained(run), DexterModel.from_pretrained(packed)
+    assert (packed / "model.safetensors").stat().st_size < 0.6 * (
+        run / "model.safetensors"
+    ).stat().st_size
+    for (name, a), b in zip(full.state_dict().items(), half.state_dict().values(), strict=True):
+        assert b.dtype == a.dtype, name  # loaded back into the model's own type
+        torch.testing.assert_close(b, a.half().to(a.dtype), msg=name)
+
+    # a fresh run from the exported weights: same tokenizer, architecture options from it
+    again = tmp_path / "again"
+    args = ["train", "dexter", "--data", str(dataset), "--config", "tiny", "--out", str(again),
+            "--batch-size", "2", "--steps", "1", "--init-from", str(packed)]  # fmt: skip
+    assert main(args) == 0
+    history = json.loads((again / "provenance.json").read_text())["runs"]
+    assert history[:2] == runs and history[2]["init_from"] == str(packed)  # the lineage
+    assert (
+        DexterModel.from_pretrained(again).tokenizer.q_low.tolist() == half.tokenizer.q_low.tolist()
+    )
+    with pytest.raises(SystemExit, match="action_only=True"):
+        main(
+            [*args[:-2], "--init-from", str(packed), "--action-only", "--out", str(tmp_path / "x")]
+        )
+
+
+def test_shipped_model_generates(tmp_path):
+    from dexgrasp.dexter.model import SHIPPED_DEXTER
+    from dexgrasp.grasps.objects import make_object
+
+    if not (SHIPPED_DEXTER / "config.json").is_file():
+        pytest.skip("this installation has no packaged DextER model")
+    obj = tmp_path / "mug.json"
+    obj.write_text(json.dumps(make_object("mug", 3).to_dict()))
+    out = tmp_path / "g.json"
+    args = ["generate", "--object", str(obj), "--instruction", "hold the mug", "-n", "2",
+            "--out", str(out), "--no-image", "--temperature", "0.3"]  # fmt: skip
+    assert main(args) == 0  # --model defaults to the packaged model
+    grasps = json.loads(out.read_text())["grasps"]
+    assert len(grasps) == 2 and all(g["ok"] and g["contact_links"] for g in grasps)
+
+
+def test_shipped_missing_is_clear(monkeypatch, tmp_path):
+    from dexgrasp.dexter import model as m
+
+    monkeypatch.setattr(m, "SHIPPED_DEXTER", tmp_path / "none")
+    with pytest.raises(FileNotFoundError, match="no packaged DextER model.*dexgrasp train dexter"):
+        m.DexterModel.from_pretrained("shipped")

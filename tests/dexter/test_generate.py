@@ -247,10 +247,11 @@ def test_candidates_keep_the_best_scored_sample_of_each_group(model, data, rank)
 def test_candidates_keep_distinct_answers_where_they_can(model, data):
     from dexgrasp.dexter.generate import GeneratedGrasp, _keep_best
 
-    def answer(ids, logprob):
-        return GeneratedGrasp(np.zeros(28), token_ids=ids, logprob=logprob, num_tokens=1)
+    def answer(ids, logprob, hand=None):  # the grasp: one value per answer unless given
+        grasp = np.full(28, float(ids[0] if hand is None else hand))
+        return GeneratedGrasp(grasp, token_ids=ids, logprob=logprob, num_tokens=1)
 
-    a, b, c = [1], [2], [3]
+    a, b, c, a2 = [1], [2], [3], [4]  # a2: other contacts written, the same hand as a
     drawn = [
         answer(a, -1),
         answer(b, -2),
@@ -258,9 +259,12 @@ def test_candidates_keep_distinct_answers_where_they_can(model, data):
         answer(c, -3),
         answer(a, -1),
         answer(a, -1),
+        answer(a2, -1, hand=1),
+        answer(b, -2),
     ]
     kept = _keep_best(drawn, 2, "mean")
-    assert [k.token_ids for k in kept] == [a, c, a]  # group 2 skips a; group 3 has only a
+    # group 2 skips a; group 3 has only a; group 4 skips a2, which places a's hand
+    assert [k.token_ids for k in kept] == [a, c, a, b]
     greedy = generate_grasps(model, data[0]["obj1"], "hold it", n=3, candidates=2, temperature=0.0)
     assert greedy[0].token_ids == greedy[1].token_ids == greedy[2].token_ids  # nothing else
 

@@ -1,4 +1,5 @@
-"""``dexgrasp train dexter``, ``dexgrasp generate`` and ``dexgrasp eval dexter``.
+"""``dexgrasp train dexter``, ``dexgrasp generate``, ``dexgrasp eval dexter`` and
+``dexgrasp export dexter``.
 
 Heavy imports (torch, transformers) happen inside the handlers so ``dexgrasp --help`` is fast.
 """
@@ -128,6 +129,13 @@ def register(top, groups) -> None:
         "(AVX512-BF16, AMX) and warns without them",
     )
     p.add_argument("--no-resume", action="store_true", help="ignore an existing train state")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="DIR",
+        help="start from a trained model's weights and tokenizer ('shipped': the packaged "
+        "model) with a fresh optimiser and schedule; the architecture options come from it",
+    )
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument(
         "--num-workers",
@@ -140,7 +148,12 @@ def register(top, groups) -> None:
     p.set_defaults(func=_train)
 
     p = top.add_parser("generate", help="generate grasps for an object with DextER")
-    p.add_argument("--model", default="runs/dexter", help="trained DextER directory")
+    p.add_argument(
+        "--model",
+        default="shipped",
+        help="trained DextER directory (default 'shipped': the tiny model packaged with the "
+        "library)",
+    )
     p.add_argument(
         "--object", required=True, help="object: .json (GraspObject), .npy/.npz points, or a mesh"
     )
@@ -170,7 +183,8 @@ def register(top, groups) -> None:
         action="append",
         default=None,
         metavar="[NAME=]DIR",
-        help="trained DextER directory; repeat (NAME=DIR) to compare models in one table",
+        help="trained DextER directory or 'shipped'; repeat (NAME=DIR) to compare models in "
+        "one table",
     )
     p.add_argument("--data", required=True, help="grasp dataset directory")
     p.add_argument("--split", default="unseen")
@@ -192,6 +206,23 @@ def register(top, groups) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_eval)
+
+    p = groups["export"].add_parser(
+        "dexter",
+        help="copy a trained DextER model into a self-contained directory (optionally fp16)",
+        description="Loads --model, checks it, and writes config, weights, tokenizer and "
+        "provenance to --out (e.g. src/dexgrasp/checkpoints/dexter_tiny, the package's shipped "
+        "model: dexgrasp generate --model shipped). The optimiser state is not copied.",
+    )
+    p.add_argument("--model", required=True, help="trained DextER directory")
+    p.add_argument("--out", required=True, help="destination directory")
+    p.add_argument(
+        "--dtype",
+        default="float16",
+        choices=("float16", "bfloat16", "float32"),
+        help="storage type of the weights (float16: half the size)",
+    )
+    p.set_defaults(func=_export)
 
 
 def load_object_points(path: str | Path, n: int = 10_000):
@@ -250,8 +281,15 @@ def _train(args: argparse.Namespace) -> int:
         args.data, args.split, max_per_object=args.max_grasps_per_object, seed=args.seed
     )
     out = Path(args.out)
-    if not args.no_resume and (out / "config.json").is_file():
+    resuming = not args.no_resume and (out / "config.json").is_file()
+    if resuming:
+        if args.init_from:
+            print(f"--init-from ignored: resuming {out} (--no-resume starts over)", file=sys.stderr)
         model = DexterModel.from_pretrained(out)  # resume: keep the fitted tokenizer
+        model.train()
+    elif args.init_from:
+        model = DexterModel.from_pretrained(args.init_from)  # weights and fitted tokenizer
+        _check_init_options(model.config, overrides, args)
         model.train()
     else:
         model = DexterModel.build(DexterConfig.preset(args.config, **overrides))
@@ -273,8 +311,67 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(f"training DextER ({args.config}) on {len(samples)} grasps of {len(objects)} objects")
     summary = train(model, objects, samples, cfg)
+    _record_provenance(out, args, len(samples), len(objects), summary, resuming)
     print(json.dumps(summary))
     return 0
+
+
+def _check_init_options(config, overrides: dict, args: argparse.Namespace) -> None:
+    """With --init-from the architecture comes from the checkpoint: refuse model options on
+    the command line that say otherwise (instead of silently ignoring them)."""
+    from dexgrasp.dexter.config import DexterConfig
+
+    defaults = DexterConfig.preset(args.config)
+    clash = [
+        f"{k}={v!r} (the checkpoint has {getattr(config, k)!r})"
+        for k, v in overrides.items()
+        if v != getattr(defaults, k, v) and v != getattr(config, k, v)
+    ]
+    if clash:
+        raise SystemExit(
+            f"--init-from {args.init_from}: the model options come from the checkpoint; "
+            f"drop {', '.join(clash)}"
+        )
+
+
+def _record_provenance(
+    out: Path, args: argparse.Namespace, grasps: int, objects: int, summary: dict, resumed: bool
+) -> None:
+    """Append this run (command, data, result) to ``out/provenance.json``: a model resumed or
+    started ``--init-from`` another lists every run that made it; `dexgrasp export dexter`
+    copies the file."""
+    import platform
+    import time
+
+    from dexgrasp.cli import command_line
+    from dexgrasp.dexter.model import PROVENANCE_FILE, resolve_model_dir
+
+    path = out / PROVENANCE_FILE
+    # the runs before this one: this directory's (resumed) or the starting model's (--init-from)
+    before = path if resumed else None
+    if not resumed and args.init_from:
+        before = resolve_model_dir(args.init_from) / PROVENANCE_FILE
+    runs = []
+    if before is not None and before.is_file():
+        try:
+            runs = list(json.loads(before.read_text()).get("runs", []))
+        except (ValueError, AttributeError):  # unreadable: start a new record, keep the old
+            if before == path:
+                path.replace(path.with_suffix(".json.bad"))
+    runs.append(
+        {
+            "command": command_line(args),
+            "data": str(args.data),
+            "split": args.split,
+            "grasps": grasps,
+            "objects": objects,
+            "init_from": args.init_from if not resumed else None,
+            "result": summary,
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "python": platform.python_version(),
+        }
+    )
+    path.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -368,4 +465,24 @@ def _eval(args: argparse.Namespace) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
         print(f"wrote {args.out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import shutil
+
+    import torch
+
+    from dexgrasp.dexter.model import PROVENANCE_FILE, DexterModel, resolve_model_dir
+
+    src, out = resolve_model_dir(args.model), Path(args.out)
+    if src.resolve() == out.resolve():
+        print("--out must differ from --model", file=sys.stderr)
+        return 2
+    model = DexterModel.from_pretrained(src)
+    model.save_pretrained(out, weights_dtype=getattr(torch, args.dtype))
+    if (src / PROVENANCE_FILE).is_file():
+        shutil.copy2(src / PROVENANCE_FILE, out / PROVENANCE_FILE)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"DextER model exported to {out} ({size / 1e6:.1f} MB, weights {args.dtype})")
     return 0

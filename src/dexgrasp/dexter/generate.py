@@ -319,9 +319,10 @@ def generate_grasps(
             contact links the answer wrote and the links its hand touches the object with
             (the model's contacts checked against its own grasp; the same as "touch" for an
             action-only model, which writes no contacts). Answers that do not decode are
-            never kept unless every candidate failed, and an answer another grasp already
-            kept is skipped where its group has a different one, so the ``n`` grasps stay
-            distinct where the samples allow.
+            never kept unless every candidate failed, and an answer whose hand another grasp
+            already kept (the same grasp, whatever contacts it wrote) is skipped where its
+            group has a different one, so the ``n`` grasps stay distinct where the samples
+            allow.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -389,8 +390,13 @@ def generate_grasps(
 
 
 def _keep_best(drawn: list[GeneratedGrasp], k: int, rank: str) -> list[GeneratedGrasp]:
-    """The best-scored answer of each consecutive group of ``k``, skipping answers an earlier
-    group already kept where the group has another one (so ``n`` grasps stay distinct)."""
+    """The best-scored answer of each consecutive group of ``k``, skipping answers whose hand
+    an earlier group already kept where the group has another one (so the ``n`` grasps stay
+    distinct: two answers that differ only in the contacts they wrote place the same hand)."""
+
+    def hand(g: GeneratedGrasp):
+        return g.grasp.tobytes() if g.ok and g.grasp is not None else tuple(g.token_ids)
+
     kept, seen = [], set()
     for i in range(0, len(drawn), k):
         group = sorted(
@@ -398,8 +404,8 @@ def _keep_best(drawn: list[GeneratedGrasp], k: int, rank: str) -> list[Generated
             key=lambda g: (g.ok, g.ok and g.score(rank), g.score("mean")),
             reverse=True,
         )
-        pick = next((g for g in group if tuple(g.token_ids) not in seen), group[0])
-        seen.add(tuple(pick.token_ids))
+        pick = next((g for g in group if hand(g) not in seen), group[0])
+        seen.add(hand(pick))
         kept.append(pick)
     return kept
 

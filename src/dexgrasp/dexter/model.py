@@ -10,6 +10,7 @@ Example::
     grasps = generate_grasps(model, points, "grasp the mug by its handle", n=8)
     model.save_pretrained("runs/dexter")                          # config.json, model.safetensors, tokenizer/
     model = DexterModel.from_pretrained("runs/dexter")
+    model = DexterModel.from_pretrained("shipped")                # the tiny model packaged with the library
 
 The point cloud fills the ``<|vision_pad|>`` placeholders of the prompt. Point tokens attend to
 each other in both directions; every other token attends causally (:func:`prefix_lm_mask`).
@@ -17,6 +18,7 @@ each other in both directions; every other token attends causally (:func:`prefix
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -47,7 +49,25 @@ CONFIG_FILE = "config.json"
 LLM_CONFIG_FILE = "llm_config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
+PROVENANCE_FILE = "provenance.json"
 IGNORE_INDEX = -100
+# The tiny contacts-first model packaged with the library (`dexgrasp export dexter`):
+# `dexgrasp generate` without --model, `--model shipped`, `DexterModel.from_pretrained("shipped")`.
+SHIPPED_DEXTER = Path(__file__).resolve().parents[1] / "checkpoints" / "dexter_tiny"
+
+
+def resolve_model_dir(spec: str | Path) -> Path:
+    """The DextER checkpoint directory ``spec`` names: ``"shipped"`` (the packaged model) or a
+    directory written by :meth:`DexterModel.save_pretrained`."""
+    if str(spec) != "shipped":
+        return Path(spec)
+    if not (SHIPPED_DEXTER / CONFIG_FILE).is_file():
+        raise FileNotFoundError(
+            f"'shipped': this installation has no packaged DextER model at {SHIPPED_DEXTER}; "
+            "train one (`dexgrasp train dexter --data DIR --out runs/dexter`) and pass its "
+            "directory"
+        )
+    return SHIPPED_DEXTER
 
 
 def prefix_lm_mask(valid: torch.Tensor, is_point: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -319,8 +339,13 @@ class DexterModel(nn.Module):
         return loss, {"loss": float(loss.detach()), "acc": float(acc), "tokens": int(sel.sum())}
 
     # ----------------------------------------------------------------- persistence
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``config.json``, ``llm_config.json``, ``model.safetensors`` and ``tokenizer/``."""
+    def save_pretrained(
+        self, directory: str | Path, weights_dtype: torch.dtype | None = None
+    ) -> None:
+        """Write ``config.json``, ``llm_config.json``, ``model.safetensors`` and ``tokenizer/``.
+
+        ``weights_dtype`` (e.g. ``torch.float16``: half the size) stores the floating-point
+        weights in that type; :meth:`from_pretrained` casts them back to the model's."""
         from safetensors.torch import save_model
 
         if not self.tokenizer.is_fitted:
@@ -332,7 +357,8 @@ class DexterModel(nn.Module):
         (directory / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
         (directory / LLM_CONFIG_FILE).write_text(self.llm.config.to_json_string())
         tmp = directory / (WEIGHTS_FILE + ".tmp")
-        save_model(self, str(tmp))
+        stored = self if weights_dtype is None else copy.deepcopy(self).to(weights_dtype)
+        save_model(stored, str(tmp))
         tmp.replace(directory / WEIGHTS_FILE)
 
     @classmethod
@@ -342,7 +368,8 @@ class DexterModel(nn.Module):
         device: str | torch.device = "cpu",
         point_encoder: nn.Module | None = None,
     ) -> DexterModel:
-        """Load a directory written by :meth:`save_pretrained`; fails loudly on missing pieces.
+        """Load a directory written by :meth:`save_pretrained` (or ``"shipped"``, the packaged
+        model; see :func:`resolve_model_dir`); fails loudly on missing pieces.
 
         Pass ``point_encoder`` (e.g. an :class:`ExternalPointEncoder`) when the model was saved
         with one; its weights are restored from the checkpoint too.
@@ -350,7 +377,7 @@ class DexterModel(nn.Module):
         from safetensors.torch import load_model
 
         transformers = _require_transformers()
-        directory = Path(directory)
+        directory = resolve_model_dir(directory)
         for name in (CONFIG_FILE, LLM_CONFIG_FILE, WEIGHTS_FILE, f"{TOKENIZER_DIR}/{STATS_FILE}"):
             if not (directory / name).is_file():
                 raise FileNotFoundError(

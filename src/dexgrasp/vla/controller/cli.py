@@ -216,27 +216,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command_line(args: argparse.Namespace) -> str:
-    """The ``dexgrasp train controller`` command that reproduces ``args``."""
-    parts = ["dexgrasp", "train", "controller"]
-    for key, value in vars(args).items():
-        if key in ("func", "command", "what") or value in (None, False, []):
-            continue
-        flag = "--" + key.replace("_", "-")
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            parts += [flag] if v is True else [flag, str(v)]
-    return " ".join(parts)
-
-
 def _write_provenance(out: Path, store, episodes: list[int], args: argparse.Namespace) -> None:
     """What produced this checkpoint: command, data, episodes and their scene seeds."""
     import platform
     import time
 
+    from dexgrasp.cli import command_line
+
     seeds = [store.meta(i).get("scene_seed") for i in episodes]
     doc = {
-        "command": _command_line(args),
+        "command": command_line(args),
         "data": str(Path(args.data).resolve()),
         "store_layout": store.layout,
         "episodes": len(episodes),
