@@ -46,6 +46,36 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def add_export_arguments(p: argparse.ArgumentParser, source: str, source_help: str) -> None:
+    """The options every ``dexgrasp export WHAT`` takes: the trained directory (``source``,
+    e.g. ``--ckpt``), ``--out`` and the weights' storage ``--dtype``."""
+    p.add_argument(source, required=True, help=source_help)
+    p.add_argument("--out", required=True, help="destination directory")
+    p.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
+                   help="storage type of the weights (float16: half the size)")  # fmt: skip
+
+
+def export_model(load, src, out, dtype: str, what: str, source: str = "--ckpt") -> int:
+    """``dexgrasp export WHAT``: load the trained model in ``src`` with ``load`` (which checks
+    it), save it to ``out`` with its weights stored as ``dtype`` and copy its
+    ``provenance.json``. ``source`` names the option ``src`` came from, for the error."""
+    import shutil
+    from pathlib import Path
+
+    import torch
+
+    src, out = Path(src), Path(out)
+    if src.resolve() == out.resolve():
+        print(f"--out must differ from {source}", file=sys.stderr)
+        return 2
+    load(src).save_pretrained(out, weights_dtype=getattr(torch, dtype))
+    if (src / "provenance.json").is_file():
+        shutil.copy2(src / "provenance.json", out / "provenance.json")
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"{what} exported to {out} ({size / 1e6:.1f} MB, weights {dtype})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dexgrasp",

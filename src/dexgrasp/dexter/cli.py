@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from dexgrasp.cli import add_export_arguments, export_model
 from dexgrasp.constants import DEXTER_FIT_CONTACTS, DEXTER_RANKS, MIXED_PRECISION_MODES
 
 DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
@@ -214,14 +215,7 @@ def register(top, groups) -> None:
         "provenance to --out (e.g. src/dexgrasp/checkpoints/dexter_tiny, the package's shipped "
         "model: dexgrasp generate --model shipped). The optimiser state is not copied.",
     )
-    p.add_argument("--model", required=True, help="trained DextER directory")
-    p.add_argument("--out", required=True, help="destination directory")
-    p.add_argument(
-        "--dtype",
-        default="float16",
-        choices=("float16", "bfloat16", "float32"),
-        help="storage type of the weights (float16: half the size)",
-    )
+    add_export_arguments(p, "--model", "trained DextER directory or 'shipped'")
     p.set_defaults(func=_export)
 
 
@@ -469,20 +463,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import shutil
+    from dexgrasp.dexter.model import DexterModel, resolve_model_dir
 
-    import torch
-
-    from dexgrasp.dexter.model import PROVENANCE_FILE, DexterModel, resolve_model_dir
-
-    src, out = resolve_model_dir(args.model), Path(args.out)
-    if src.resolve() == out.resolve():
-        print("--out must differ from --model", file=sys.stderr)
-        return 2
-    model = DexterModel.from_pretrained(src)
-    model.save_pretrained(out, weights_dtype=getattr(torch, args.dtype))
-    if (src / PROVENANCE_FILE).is_file():
-        shutil.copy2(src / PROVENANCE_FILE, out / PROVENANCE_FILE)
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"DextER model exported to {out} ({size / 1e6:.1f} MB, weights {args.dtype})")
-    return 0
+    src = resolve_model_dir(args.model)
+    return export_model(
+        DexterModel.from_pretrained, src, args.out, args.dtype, "DextER model", source="--model"
+    )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dexgrasp.cli import add_export_arguments, export_model
 from dexgrasp.constants import MIXED_PRECISION_MODES
 
 
@@ -109,10 +110,7 @@ def register(
         "provenance to --out (e.g. src/dexgrasp/checkpoints/controller_small, the package's "
         "shipped controller: dexgrasp run --controller shipped).",
     )
-    x.add_argument("--ckpt", required=True, help="trained controller directory")
-    x.add_argument("--out", required=True, help="destination directory")
-    x.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
-                   help="storage type of the weights (float16: half the size)")  # fmt: skip
+    add_export_arguments(x, "--ckpt", "trained controller directory")
     x.set_defaults(func=_export)
 
     from dexgrasp.sim.cli import add_collect_arguments
@@ -239,23 +237,11 @@ def _write_provenance(out: Path, store, episodes: list[int], args: argparse.Name
 
 
 def _export(args: argparse.Namespace) -> int:
-    import shutil
-
-    import torch
-
     from dexgrasp.vla.controller.modeling import DexGraspVLAController
 
-    src, out = Path(args.ckpt), Path(args.out)
-    if src.resolve() == out.resolve():
-        print("--out must differ from --ckpt", file=sys.stderr)
-        return 2
-    model = DexGraspVLAController.from_pretrained(src)
-    model.save_pretrained(out, weights_dtype=getattr(torch, args.dtype))
-    if (src / "provenance.json").is_file():
-        shutil.copy2(src / "provenance.json", out / "provenance.json")
-    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
-    print(f"controller exported to {out} ({size / 1e6:.1f} MB, weights {args.dtype})")
-    return 0
+    return export_model(
+        DexGraspVLAController.from_pretrained, args.ckpt, args.out, args.dtype, "controller"
+    )
 
 
 def _inference_settings(items: list[str], ckpt: Path) -> dict[str, Any]:
