@@ -58,6 +58,14 @@ def test_train_generate_eval(dataset, tmp_path, capsys):
     assert all(len(g["model_grasp"]) == 28 for g in payload["grasps"])  # fitted: both kept
     assert all(g["logprob"] < 0 and g["num_tokens"] > 28 for g in payload["grasps"])
     assert all(g["contact_links"][:2] == ["rh_ffdistal", "rh_thdistal"] for g in payload["grasps"])
+    # generate decodes as measured best unless told: 16 answers at T = 0.3, and with steering
+    # contacts the one whose hand reaches them
+    decoding = payload["decoding"]
+    assert (decoding["temperature"], decoding["candidates"], decoding["rank"]) == (
+        0.3,
+        16,
+        "contacts",
+    )
 
     rows = tmp_path / "rows.json"
     args = ["eval", "dexter", "--model", f"tiny={run}", "--data", str(dataset), "-n", "2",
@@ -137,10 +145,13 @@ def test_shipped_model_generates(tmp_path):
     obj.write_text(json.dumps(make_object("mug", 3).to_dict()))
     out = tmp_path / "g.json"
     args = ["generate", "--object", str(obj), "--instruction", "hold the mug", "-n", "2",
-            "--out", str(out), "--no-image", "--temperature", "0.3"]  # fmt: skip
+            "--out", str(out), "--no-image"]  # fmt: skip
     assert main(args) == 0  # --model defaults to the packaged model
-    grasps = json.loads(out.read_text())["grasps"]
+    payload = json.loads(out.read_text())
+    grasps = payload["grasps"]
     assert len(grasps) == 2 and all(g["ok"] and g["contact_links"] for g in grasps)
+    assert payload["decoding"]["rank"] == "touch"  # free grasps: the rank measured best
+    assert len({tuple(g["grasp"]) for g in grasps}) == 2  # two different hands
 
 
 def test_shipped_missing_is_clear(monkeypatch, tmp_path):

@@ -28,8 +28,22 @@ _SURFACE_TOL_HELP = (
 )
 
 
-def _add_decoding_args(p) -> None:
-    """The decoding options ``generate`` and ``eval dexter`` share."""
+def _add_decoding_args(p, recommended: bool = False) -> None:
+    """The decoding options ``generate`` and ``eval dexter`` share.
+
+    ``recommended``: default to the decoding measured best (``generate``); otherwise to plain
+    sampling, one answer per grasp (``eval dexter``, which measures the model as it samples).
+    """
+    from dexgrasp.dexter.generate import RECOMMENDED_CANDIDATES, RECOMMENDED_TEMPERATURE
+
+    temperature = RECOMMENDED_TEMPERATURE if recommended else 1.0
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=temperature,
+        help=f"sampling temperature, 0 is greedy (default: {temperature})",
+    )
+    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling (default: 0.9)")
     p.add_argument(
         "--contact-temperature",
         type=float,
@@ -46,19 +60,21 @@ def _add_decoding_args(p) -> None:
     p.add_argument(
         "--candidates",
         type=int,
-        default=1,
+        default=RECOMMENDED_CANDIDATES if recommended else 1,
         metavar="K",
-        help="sample K answers per grasp and keep the one the model scores best (--rank)",
+        help="sample K answers per grasp and keep the one the model scores best (--rank; "
+        f"default: {RECOMMENDED_CANDIDATES if recommended else 1})",
     )
     p.add_argument(
         "--rank",
         choices=DEXTER_RANKS,
-        default="mean",
+        default=None if recommended else "mean",
         help="score that picks among --candidates: mean log-probability per token, its sum, "
         "the sum over the grasp's action tokens, 'contacts': the written contacts against "
         "the hand the grasp places (links touching the object, positions on their links), "
         "'touch': mean plus a bonus for hand links touching the object, or 'consistent': "
-        "touch plus a bonus where the contact links the model wrote are the ones that touch",
+        "touch plus a bonus where the contact links the model wrote are the ones that touch"
+        + (" (default: touch, or contacts when --contact is given)" if recommended else ""),
     )
 
 
@@ -170,10 +186,8 @@ def register(top, groups) -> None:
     p.add_argument("--out", default="grasps.json", help="output JSON")
     p.add_argument("--image", default=None, help="picture path (default: OUT with .png)")
     p.add_argument("--no-image", action="store_true")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--unconstrained", action="store_true", help="disable grammar constraints")
-    _add_decoding_args(p)
+    _add_decoding_args(p, recommended=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_generate)
@@ -200,8 +214,6 @@ def register(top, groups) -> None:
     p.add_argument("--max-records", type=int, default=None)
     p.add_argument("--steer-links", type=int, default=0, help="give the first K true contacts")
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma list")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.9)
     _add_decoding_args(p)
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--seed", type=int, default=0)
@@ -371,10 +383,12 @@ def _record_provenance(
 def _generate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dexgrasp.dexter.generate import generate_grasps, parse_contact_arg
+    from dexgrasp.dexter.generate import generate_grasps, parse_contact_arg, recommended_rank
     from dexgrasp.dexter.model import DexterModel
 
     contacts = [parse_contact_arg(c) for c in args.contact]
+    if args.rank is None:
+        args.rank = recommended_rank(contacts)
     points, obj = load_object_points(args.object)
     model = DexterModel.from_pretrained(args.model, device=args.device)
     results = generate_grasps(
@@ -395,6 +409,13 @@ def _generate(args: argparse.Namespace) -> int:
         "object": str(args.object),
         "instruction": args.instruction,
         "steering": [{"link": k, "position": v} for k, v in contacts],
+        "decoding": {
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "constrained": not args.unconstrained,
+            "seed": args.seed,
+            **_decoding_kwargs(args),
+        },
         "grasps": [r.to_json() for r in results],
     }
     out.write_text(json.dumps(payload, indent=1))

@@ -108,6 +108,23 @@ class GeneratedGrasp:
         }
 
 
+# The decoding docs/dexter.md measured best for a trained model (sessions 22-25: 16 sampled
+# answers at T = 0.3, ranked by ``touch``); ``dexgrasp generate`` uses it unless told otherwise.
+# The Python API keeps plain sampling (T = 1, one answer) as its default.
+RECOMMENDED_TEMPERATURE = 0.3
+RECOMMENDED_CANDIDATES = 16
+
+
+def recommended_rank(contacts: Sequence[ContactSpec] | None) -> str:
+    """``touch`` for free grasps; ``contacts`` when the user gave contacts.
+
+    ``touch`` keeps hands that hold, but with given contacts it drifts from them (docs/dexter.md,
+    steering table); ``contacts`` keeps the answer whose hand puts its links where they were
+    written, the given ones included.
+    """
+    return "contacts" if contacts else "touch"
+
+
 def parse_contact_arg(text: str) -> ContactSpec:
     """``LINK@x,y,z`` (metres) or ``LINK`` (link only) -> (link, xyz | None)."""
     link, _, pos = text.partition("@")
