@@ -46,13 +46,22 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def add_export_arguments(p: argparse.ArgumentParser, source: str, source_help: str) -> None:
-    """The options every ``dexgrasp export WHAT`` takes: the trained directory (``source``,
-    e.g. ``--ckpt``), ``--out`` and the weights' storage ``--dtype``."""
+def add_export_parser(
+    exports, name: str, what: str, description: str, source: str, source_help: str, func
+) -> None:
+    """Register ``dexgrasp export NAME`` under the ``exports`` subparsers: the trained directory
+    (``source``, e.g. ``--ckpt``), ``--out`` and the weights' storage ``--dtype``; ``func``
+    handles it (usually through :func:`export_model`)."""
+    p = exports.add_parser(
+        name,
+        help=f"copy a trained {what} into a self-contained directory (optionally fp16)",
+        description=description,
+    )
     p.add_argument(source, required=True, help=source_help)
     p.add_argument("--out", required=True, help="destination directory")
     p.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
                    help="storage type of the weights (float16: half the size)")  # fmt: skip
+    p.set_defaults(func=func)
 
 
 def export_model(load, src, out, dtype: str, what: str, source: str = "--ckpt") -> int:

@@ -11,8 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from dexgrasp.cli import add_export_arguments, export_model
-from dexgrasp.constants import DEXTER_FIT_CONTACTS, DEXTER_RANKS, MIXED_PRECISION_MODES
+from dexgrasp.cli import add_export_parser, export_model
+from dexgrasp.constants import (
+    DEXTER_FIT_CONTACTS,
+    DEXTER_RANKS,
+    DEXTER_RECOMMENDED_CANDIDATES,
+    DEXTER_RECOMMENDED_TEMPERATURE,
+    MIXED_PRECISION_MODES,
+)
 
 DEFAULT_METRICS = ("sim", "q1", "pen", "cd", "con", "div", "contact")
 
@@ -34,9 +40,8 @@ def _add_decoding_args(p, recommended: bool = False) -> None:
     ``recommended``: default to the decoding measured best (``generate``); otherwise to plain
     sampling, one answer per grasp (``eval dexter``, which measures the model as it samples).
     """
-    from dexgrasp.dexter.generate import RECOMMENDED_CANDIDATES, RECOMMENDED_TEMPERATURE
-
-    temperature = RECOMMENDED_TEMPERATURE if recommended else 1.0
+    temperature = DEXTER_RECOMMENDED_TEMPERATURE if recommended else 1.0
+    candidates = DEXTER_RECOMMENDED_CANDIDATES if recommended else 1
     p.add_argument(
         "--temperature",
         type=float,
@@ -60,10 +65,10 @@ def _add_decoding_args(p, recommended: bool = False) -> None:
     p.add_argument(
         "--candidates",
         type=int,
-        default=RECOMMENDED_CANDIDATES if recommended else 1,
+        default=candidates,
         metavar="K",
         help="sample K answers per grasp and keep the one the model scores best (--rank; "
-        f"default: {RECOMMENDED_CANDIDATES if recommended else 1})",
+        f"default: {candidates})",
     )
     p.add_argument(
         "--rank",
@@ -79,7 +84,10 @@ def _add_decoding_args(p, recommended: bool = False) -> None:
 
 
 def _decoding_kwargs(args: argparse.Namespace) -> dict:
+    """``generate_grasps`` keyword arguments for the shared decoding options."""
     return {
+        "temperature": args.temperature,
+        "top_p": args.top_p,
         "require_positions": args.require_positions,
         "surface_tol": args.surface_tol,
         "fit_contacts": args.fit_contacts,
@@ -220,15 +228,17 @@ def register(top, groups) -> None:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_eval)
 
-    p = groups["export"].add_parser(
+    add_export_parser(
+        groups["export"],
         "dexter",
-        help="copy a trained DextER model into a self-contained directory (optionally fp16)",
-        description="Loads --model, checks it, and writes config, weights, tokenizer and "
-        "provenance to --out (e.g. src/dexgrasp/checkpoints/dexter_tiny, the package's shipped "
-        "model: dexgrasp generate --model shipped). The optimiser state is not copied.",
+        "DextER model",
+        "Loads --model, checks it, and writes config, weights, tokenizer and provenance to --out "
+        "(e.g. src/dexgrasp/checkpoints/dexter_tiny, the package's shipped model: dexgrasp "
+        "generate --model shipped). The optimiser state is not copied.",
+        "--model",
+        "trained DextER directory or 'shipped'",
+        _export,
     )
-    add_export_arguments(p, "--model", "trained DextER directory or 'shipped'")
-    p.set_defaults(func=_export)
 
 
 def load_object_points(path: str | Path, n: int = 10_000):
@@ -391,17 +401,9 @@ def _generate(args: argparse.Namespace) -> int:
         args.rank = recommended_rank(contacts)
     points, obj = load_object_points(args.object)
     model = DexterModel.from_pretrained(args.model, device=args.device)
+    decoding = {**_decoding_kwargs(args), "constrained": not args.unconstrained, "seed": args.seed}
     results = generate_grasps(
-        model,
-        points,
-        args.instruction,
-        n=args.n,
-        contacts=contacts,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        constrained=not args.unconstrained,
-        seed=args.seed,
-        **_decoding_kwargs(args),
+        model, points, args.instruction, n=args.n, contacts=contacts, **decoding
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -409,13 +411,7 @@ def _generate(args: argparse.Namespace) -> int:
         "object": str(args.object),
         "instruction": args.instruction,
         "steering": [{"link": k, "position": v} for k, v in contacts],
-        "decoding": {
-            "temperature": args.temperature,
-            "top_p": args.top_p,
-            "constrained": not args.unconstrained,
-            "seed": args.seed,
-            **_decoding_kwargs(args),
-        },
+        "decoding": decoding,
         "grasps": [r.to_json() for r in results],
     }
     out.write_text(json.dumps(payload, indent=1))
@@ -455,8 +451,6 @@ def _eval(args: argparse.Namespace) -> int:
         max_records=args.max_records,
         steer_links=args.steer_links,
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()),
-        temperature=args.temperature,
-        top_p=args.top_p,
         seed=args.seed,
         **_decoding_kwargs(args),
     )

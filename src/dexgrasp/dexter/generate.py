@@ -108,16 +108,9 @@ class GeneratedGrasp:
         }
 
 
-# The decoding docs/dexter.md measured best for a trained model (sessions 22-26: 16 sampled
-# answers ranked by ``touch``; T = 0.5 beat 0.3 on all 1,073 unseen records with the shipped
-# model); ``dexgrasp generate`` uses it unless told otherwise. The Python API keeps plain
-# sampling (T = 1, one answer) as its default.
-RECOMMENDED_TEMPERATURE = 0.5
-RECOMMENDED_CANDIDATES = 16
-
-
 def recommended_rank(contacts: Sequence[ContactSpec] | None) -> str:
-    """``touch`` for free grasps; ``contacts`` when the user gave contacts.
+    """The rank of the recommended decoding (``constants.DEXTER_RECOMMENDED_*``): ``touch``
+    for free grasps; ``contacts`` when the user gave contacts.
 
     ``touch`` keeps hands that hold, but with given contacts it drifts from them (docs/dexter.md,
     steering table); ``contacts`` keeps the answer whose hand puts its links where they were

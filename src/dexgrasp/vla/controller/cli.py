@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dexgrasp.cli import add_export_arguments, export_model
+from dexgrasp.cli import add_export_parser, export_model
 from dexgrasp.constants import MIXED_PRECISION_MODES
 
 
@@ -103,15 +103,17 @@ def register(
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_eval)
 
-    x = groups["export"].add_parser(
+    add_export_parser(
+        groups["export"],
         "controller",
-        help="copy a trained controller into a self-contained directory (optionally fp16)",
-        description="Loads --ckpt, checks it, and writes config, weights, statistics and the "
-        "provenance to --out (e.g. src/dexgrasp/checkpoints/controller_small, the package's "
-        "shipped controller: dexgrasp run --controller shipped).",
+        "controller",
+        "Loads --ckpt, checks it, and writes config, weights, statistics and the provenance to "
+        "--out (e.g. src/dexgrasp/checkpoints/controller_small, the package's shipped "
+        "controller: dexgrasp run --controller shipped).",
+        "--ckpt",
+        "trained controller directory",
+        _export,
     )
-    add_export_arguments(x, "--ckpt", "trained controller directory")
-    x.set_defaults(func=_export)
 
     from dexgrasp.sim.cli import add_collect_arguments
 
