@@ -47,7 +47,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def add_export_parser(
-    exports, name: str, what: str, description: str, source: str, source_help: str, func
+    exports, name: str, *, what: str, description: str, source: str, source_help: str, func
 ) -> None:
     """Register ``dexgrasp export NAME`` under the ``exports`` subparsers: the trained directory
     (``source``, e.g. ``--ckpt``), ``--out`` and the weights' storage ``--dtype``; ``func``

@@ -231,13 +231,13 @@ def register(top, groups) -> None:
     add_export_parser(
         groups["export"],
         "dexter",
-        "DextER model",
-        "Loads --model, checks it, and writes config, weights, tokenizer and provenance to --out "
-        "(e.g. src/dexgrasp/checkpoints/dexter_tiny, the package's shipped model: dexgrasp "
-        "generate --model shipped). The optimiser state is not copied.",
-        "--model",
-        "trained DextER directory or 'shipped'",
-        _export,
+        what="DextER model",
+        description="Loads --model, checks it, and writes config, weights, tokenizer and "
+        "provenance to --out (e.g. src/dexgrasp/checkpoints/dexter_tiny, the package's shipped "
+        "model: dexgrasp generate --model shipped). The optimiser state is not copied.",
+        source="--model",
+        source_help="trained DextER directory or 'shipped'",
+        func=_export,
     )
 
 

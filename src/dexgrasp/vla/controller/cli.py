@@ -106,13 +106,13 @@ def register(
     add_export_parser(
         groups["export"],
         "controller",
-        "controller",
-        "Loads --ckpt, checks it, and writes config, weights, statistics and the provenance to "
-        "--out (e.g. src/dexgrasp/checkpoints/controller_small, the package's shipped "
-        "controller: dexgrasp run --controller shipped).",
-        "--ckpt",
-        "trained controller directory",
-        _export,
+        what="controller",
+        description="Loads --ckpt, checks it, and writes config, weights, statistics and the "
+        "provenance to --out (e.g. src/dexgrasp/checkpoints/controller_small, the package's "
+        "shipped controller: dexgrasp run --controller shipped).",
+        source="--ckpt",
+        source_help="trained controller directory",
+        func=_export,
     )
 
     from dexgrasp.sim.cli import add_collect_arguments
