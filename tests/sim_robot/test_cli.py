@@ -37,6 +37,46 @@ def test_rollout_records_a_demonstration():
     assert np.abs(ep[OBS_STATE][-1] - ep[ACTION][-2])[:7].max() < 0.1
 
 
+def test_action_noise_is_smooth_tapered_and_validated():
+    from dexgrasp.sim.rollout import ActionNoise
+
+    noise = ActionNoise(sigma=0.05, tau=10.0, taper_from=20, taper_to=30)
+    x = noise.sample(4000, 7, np.random.default_rng(0))
+    assert x.shape == (4000, 7)
+    assert np.all(x[30:] == 0) and np.all(x[:20] != 0)
+    taper = np.abs(x[20:30]) / np.maximum(np.abs(x[19:29]), 1e-12)
+    assert np.median(taper) < 1.0  # shrinking towards the end of the taper
+    long = ActionNoise(sigma=0.05, tau=10.0, taper_from=10**6, taper_to=10**6)
+    y = long.sample(20000, 7, np.random.default_rng(1))
+    assert abs(y.std() - 0.05) < 0.01  # stationary std is sigma
+    lag1 = np.mean([np.corrcoef(y[:-1, j], y[1:, j])[0, 1] for j in range(7)])
+    assert abs(lag1 - np.exp(-0.1)) < 0.03  # correlated over tau steps, not white
+    for bad in ({"sigma": -0.1}, {"tau": 0.5}, {"taper_from": 5, "taper_to": 2}):
+        with pytest.raises(ValueError, match="ActionNoise"):
+            ActionNoise(**bad)
+
+
+def test_noisy_rollout_records_the_clean_plan_and_drifts_off_it():
+    """DART: the stored labels are the expert's plan; only the executed targets are noisy,
+    so the recorded states leave the plan and the labels lead back."""
+    from dexgrasp.sim.cli import _make_env
+    from dexgrasp.sim.rollout import ActionNoise, rollout
+
+    env = _make_env("train", 32)
+    seed = scene_seed_for(3, "train", 0)
+    clean = rollout(env, seed, keep_failures=True)
+    noisy = rollout(env, seed, keep_failures=True, action_noise=ActionNoise(sigma=0.04))
+    again = rollout(env, seed, keep_failures=True, action_noise=ActionNoise(sigma=0.04))
+    env.close()
+    n = min(len(clean.frames[ACTION]), len(noisy.frames[ACTION]))
+    assert n > 30
+    np.testing.assert_array_equal(noisy.frames[ACTION][:n], clean.frames[ACTION][:n])
+    drift = np.abs(noisy.frames[OBS_STATE][:n, :7] - clean.frames[OBS_STATE][:n, :7])
+    assert drift[:25].max() > 0.02  # the arm left the plan during the reach
+    assert noisy.meta["action_noise"] == 0.04 and "action_noise" not in clean.meta
+    np.testing.assert_array_equal(again.frames[OBS_STATE], noisy.frames[OBS_STATE])
+
+
 @pytest.mark.slow
 def test_collect_writes_episodes_and_resumes(tmp_path):
     from dexgrasp.data.episodes import EpisodeStore

@@ -215,6 +215,19 @@ def cmd_collect(args, source=None) -> int:
 
 
 # -- pictures ----------------------------------------------------------------------------------
+def _cmd_collect_expert(args) -> int:
+    """``dexgrasp collect``: expert demonstrations, with DART noise when asked."""
+    if args.action_noise < 0:
+        print(f"--action-noise must be >= 0 radians, got {args.action_noise}", file=sys.stderr)
+        return 2
+    source = None
+    if args.action_noise > 0:
+        from dexgrasp.sim.rollout import ActionNoise, NoisyExpertSource
+
+        source = NoisyExpertSource(ActionNoise(sigma=args.action_noise))
+    return cmd_collect(args, source=source)
+
+
 def _write_png(path: Path, image) -> None:
     import imageio.v3 as iio
 
@@ -336,7 +349,16 @@ def register(top, groups) -> None:  # noqa: ARG001 - groups unused: no train/eva
         "collect", help="collect scripted-expert demonstrations into an episode store"
     )
     add_collect_arguments(p)
-    p.set_defaults(func=cmd_collect)
+    p.add_argument(
+        "--action-noise",
+        type=float,
+        default=0.0,
+        metavar="RAD",
+        help="DART: add smooth noise of this std (radians per arm joint, e.g. 0.04) to the "
+        "expert's executed arm targets during the reach and approach, and record its clean "
+        "targets, so demonstrations show corrections back to the plan (default 0: none)",
+    )
+    p.set_defaults(func=_cmd_collect_expert)
 
     p = top.add_parser("render", help="write head and wrist camera images of a scene")
     p.add_argument("--scene-seed", type=int, required=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from dexgrasp.sim import layout
+from dexgrasp.constants import ARM_DIM
+from dexgrasp.sim import layout, robot
 from dexgrasp.sim import scene as scene_lib
 from dexgrasp.sim.expert import ExpertConfig, PlanningError, ScriptedExpert, pose_distance
 
@@ -25,6 +26,65 @@ class Rollout:
     frames: dict[str, np.ndarray]
     meta: dict
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class ActionNoise:
+    """Noise injected into the expert's executed arm targets while the clean targets are
+    recorded (DART, Laskey et al. 2017): the arm drifts off the plan, and the stored labels
+    lead it back, so a policy learns to correct its own drift instead of seeing only states
+    on the expert's path.
+
+    The noise is an Ornstein-Uhlenbeck process per arm joint (stationary std ``sigma`` rad,
+    correlation time ``tau`` control steps). Its scale is 1 until step ``taper_from`` and
+    falls linearly to 0 at ``taper_to`` (by default over the second half of the approach, so
+    the hand closes on the plan's grasp and the labels show the correction that gets there);
+    after that the expert's targets run unchanged. 0.04 rad moves the palm a median 2.6 cm
+    and 5 degrees on this arm, about the policy's error at the grasp.
+    """
+
+    sigma: float = 0.04
+    tau: float = 10.0
+    taper_from: int = 29
+    taper_to: int = 36
+
+    def __post_init__(self) -> None:
+        if not self.sigma >= 0:
+            raise ValueError(f"ActionNoise.sigma must be >= 0 (radians), got {self.sigma}")
+        if not self.tau >= 1:
+            raise ValueError(f"ActionNoise.tau must be >= 1 control step, got {self.tau}")
+        if not 0 <= self.taper_from <= self.taper_to:
+            raise ValueError(
+                f"ActionNoise: need 0 <= taper_from <= taper_to, got {self.taper_from}, "
+                f"{self.taper_to}"
+            )
+
+    def sample(self, steps: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+        """(steps, dim) noise to add to the executed targets."""
+        a = float(np.exp(-1.0 / self.tau))
+        innovation = self.sigma * np.sqrt(1.0 - a * a)
+        x = rng.normal(0.0, self.sigma, dim)  # start stationary
+        out = np.empty((steps, dim))
+        for t in range(steps):
+            out[t] = x
+            x = a * x + innovation * rng.normal(0.0, 1.0, dim)
+        t = np.arange(steps)
+        span = max(self.taper_to - self.taper_from, 1)
+        scale = np.clip((self.taper_to - t) / span, 0.0, 1.0)
+        return out * scale[:, None]
+
+
+class NoisyExpertSource:
+    """``collect``'s per-attempt episodes: the expert with :class:`ActionNoise` (picklable).
+    The noise of a scene is seeded by its scene seed, so a collection is reproducible."""
+
+    def __init__(self, noise: ActionNoise) -> None:
+        self.noise = noise
+        # stored with each episode; keys resuming
+        self.meta = {"action_noise": noise.sigma, "action_noise_tau": noise.tau}
+
+    def __call__(self, env, scene_seed: int, attempt: int) -> list[Rollout]:  # noqa: ARG002
+        return [rollout(env, scene_seed, action_noise=self.noise)]
 
 
 def instruction_for(target: str) -> str:
@@ -48,6 +108,7 @@ def rollout(
     config: ExpertConfig | None = None,
     reset_options: dict | None = None,
     keep_failures: bool = False,
+    action_noise: ActionNoise | None = None,
 ) -> Rollout:
     """Run the scripted expert for one episode of ``env`` (``dexgrasp/TabletopGrasp-v0``).
 
@@ -55,14 +116,16 @@ def rollout(
     Success: after the episode the target is lifted and held; then the hand keeps holding
     for ``verify_steps`` more control steps (physics only, not recorded) and must still
     hold it, so only stable grasps become demonstrations. Frames of failed episodes are
-    dropped unless ``keep_failures`` (e.g. for videos).
+    dropped unless ``keep_failures`` (e.g. for videos). ``action_noise``: perturb the
+    executed arm targets (seeded by ``scene_seed``), record the expert's own.
     """
     options = {"scene_seed": int(scene_seed), **(reset_options or {})}
     obs, _ = env.reset(seed=int(scene_seed), options=options)
     meta = scene_meta(env, scene_seed)
     return expert_episode(
         env, obs, meta, record=record, verify_steps=verify_steps, config=config,
-        keep_failures=keep_failures,
+        keep_failures=keep_failures, action_noise=action_noise,
+        noise_rng=np.random.default_rng([int(scene_seed), 0xDA27]),
     )  # fmt: skip
 
 
@@ -92,11 +155,14 @@ def expert_episode(
     config: ExpertConfig | None = None,
     keep_failures: bool = False,
     prefer: tuple[np.ndarray, np.ndarray] | None = None,
+    action_noise: ActionNoise | None = None,
+    noise_rng: np.random.Generator | None = None,
 ) -> Rollout:
     """Plan the expert's grasp from the env's *current* state (``obs`` is its observation),
     execute and record it: the body of ``rollout``, also used to take over from a policy.
     ``meta``: stored with the episode (default ``scene_meta(env)``). ``prefer``: a palm pose
-    whose grasp to continue (``ScriptedExpert.plan``)."""
+    whose grasp to continue (``ScriptedExpert.plan``). ``action_noise``: added to the executed
+    arm targets (drawn from ``noise_rng``); the recorded actions are the plan's."""
     from dexgrasp.constants import ACTION, OBS_HEAD, OBS_MASK, OBS_STATE, OBS_WRIST
 
     u = env.unwrapped
@@ -114,14 +180,22 @@ def expert_episode(
         # The lookahead ran these very actions from this very state (MuJoCo is
         # deterministic): the episode would fail, so skip rendering it.
         return Rollout(False, {}, meta, "not lifted (predicted)")
+    executed = actions
+    if action_noise is not None:
+        rng = noise_rng if noise_rng is not None else np.random.default_rng()
+        executed = actions.copy()
+        executed[:, :ARM_DIM] += action_noise.sample(len(actions), ARM_DIM, rng)
+        lim = robot.joint_limits()
+        executed = np.clip(executed, lim[:, 0], lim[:, 1]).astype(np.float32)
+        meta["action_noise"] = action_noise.sigma
     keys = (OBS_HEAD, OBS_WRIST, OBS_MASK, OBS_STATE)
     frames: dict[str, list] = {k: [] for k in (*keys, ACTION)}
-    for a in actions:
+    for a, a_exec in zip(actions, executed):
         if record:
             for k in keys:
                 frames[k].append(obs[k])
             frames[ACTION].append(a)
-        obs, _, terminated, truncated, info = env.step(a)
+        obs, _, terminated, truncated, info = env.step(a_exec)
         reason = info.get("termination_reason")
         if terminated and reason not in (None, "success"):
             break
