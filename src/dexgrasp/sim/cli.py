@@ -214,7 +214,6 @@ def cmd_collect(args, source=None) -> int:
     return 0
 
 
-# -- pictures ----------------------------------------------------------------------------------
 def _cmd_collect_expert(args) -> int:
     """``dexgrasp collect``: expert demonstrations, with DART noise when asked."""
     if args.action_noise < 0:
@@ -228,6 +227,7 @@ def _cmd_collect_expert(args) -> int:
     return cmd_collect(args, source=source)
 
 
+# -- pictures ----------------------------------------------------------------------------------
 def _write_png(path: Path, image) -> None:
     import imageio.v3 as iio
 
